@@ -1,0 +1,187 @@
+//! Writing a config without ever leaving a half-written one: a temp file beside the target with
+//! the target's mode, owner and group, fsync, rename over the target, fsync the directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, fchown};
+use std::path::{Path, PathBuf};
+
+/// The file to edit for `path`: the end of its chain of symlinks (so the link is kept), or
+/// `path` itself when it does not exist yet. A dangling link or a directory is an error.
+pub fn resolve(path: &Path) -> io::Result<PathBuf> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(path.to_path_buf()),
+        Err(e) => Err(e),
+        Ok(meta) => {
+            let real = if meta.file_type().is_symlink() {
+                fs::canonicalize(path).map_err(|e| match e.kind() {
+                    io::ErrorKind::NotFound => io::Error::new(
+                        e.kind(),
+                        "it is a symlink to a file that does not exist; point it at a file or remove it",
+                    ),
+                    _ => e,
+                })?
+            } else {
+                path.to_path_buf()
+            };
+            if fs::metadata(&real)?.is_dir() {
+                return Err(io::Error::new(
+                    io::ErrorKind::IsADirectory,
+                    "it is a directory, not a file",
+                ));
+            }
+            Ok(real)
+        }
+    }
+}
+
+/// Replaces `path` with `contents` atomically. An existing file keeps its mode, owner and group;
+/// a new one gets mode 0644 (and its directory is created). On error nothing is left behind.
+pub fn write(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let existing = match fs::metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir)?;
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Removed on drop, so an error at any step leaves no temp file.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".pausectl")
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    let mode = existing.as_ref().map_or(0o644, |m| m.mode() & 0o7777);
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))?;
+    if let Some(m) = &existing {
+        let mine = tmp.as_file().metadata()?;
+        if (mine.uid(), mine.gid()) != (m.uid(), m.gid()) {
+            fchown(tmp.as_file(), Some(m.uid()), Some(m.gid())).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot keep owner {}:{} ({e}); run as root",
+                        m.uid(),
+                        m.gid()
+                    ),
+                )
+            })?;
+        }
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    File::open(dir)?.sync_all()
+}
+
+/// Copies `contents` (the original bytes) to `path.bak`, or `path.bak.1`, `.bak.2`, ... when
+/// that exists, with the original's mode. Returns the backup's path.
+pub fn backup(path: &Path, contents: &[u8]) -> io::Result<PathBuf> {
+    let mode = fs::metadata(path).map_or(0o644, |m| m.mode() & 0o7777);
+    let base = path.as_os_str().to_owned();
+    for n in 0..1000 {
+        let mut name = base.clone();
+        name.push(if n == 0 {
+            ".bak".to_string()
+        } else {
+            format!(".bak.{n}")
+        });
+        let candidate = PathBuf::from(name);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&candidate)
+        {
+            Ok(mut f) => {
+                f.write_all(contents)?;
+                f.sync_all()?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "1000 backups exist already; remove some",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn keeps_mode_and_links_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.toml");
+        fs::write(&real, "old").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("link.toml");
+        symlink("real.toml", &link).unwrap();
+        let target = resolve(&link).unwrap();
+        assert_eq!(target, fs::canonicalize(&real).unwrap());
+        write(&target, b"new").unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read_to_string(&link).unwrap(), "new");
+        assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o640);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn creates_missing_file_and_directory_with_0644() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etc/containerd/config.toml");
+        write(&path, b"version = 2\n").unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn refuses_dangling_links_and_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("dangling.toml");
+        symlink("nowhere.toml", &link).unwrap();
+        assert!(
+            resolve(&link)
+                .unwrap_err()
+                .to_string()
+                .contains("does not exist")
+        );
+        assert!(resolve(dir.path()).is_err());
+    }
+
+    #[test]
+    fn backups_get_numbered_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(&path, "x").unwrap();
+        assert_eq!(
+            backup(&path, b"1").unwrap(),
+            dir.path().join("config.toml.bak")
+        );
+        assert_eq!(
+            backup(&path, b"2").unwrap(),
+            dir.path().join("config.toml.bak.1")
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("config.toml.bak")).unwrap(),
+            "1"
+        );
+    }
+}

@@ -1,0 +1,443 @@
+//! The `pausectl` command: argument parsing, file I/O and printing around the pure core.
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use pausectl::{ImageRef, Registry, Release, Report, atomic, diff};
+use serde_json::json;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const EXIT_CODES: &str = "Exit codes: 0 done or nothing to do; 1 `set --check` found a change is needed; 2 error (the file is left untouched).";
+
+/// Pin containerd's pod sandbox ("pause") image to a registry you control.
+#[derive(Parser)]
+#[command(name = "pausectl", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pin the sandbox image in the config, showing a unified diff.
+    #[command(
+        after_help = "Examples:\n  pausectl set --registry registry.local:5000 --dry-run\n  pausectl set --image registry.local:5000/pause:3.10 --backup\n  pausectl set --image registry.local:5000/pause:3.10 --check   # exit 1 if a change is needed"
+    )]
+    Set(SetArgs),
+    /// Show the sandbox image containerd will use, and where it is set.
+    #[command(after_help = "Example:\n  pausectl show --containerd-version 2.1 --json")]
+    Show(Common),
+}
+
+#[derive(Args)]
+#[group(id = "target", required = true, multiple = false, args = ["image", "registry"])]
+struct SetArgs {
+    /// The image to pin, with registry and tag or digest: registry.local:5000/pause:3.10
+    #[arg(long, value_name = "REF")]
+    image: Option<String>,
+    /// Keep the repository and tag of the image in effect now, pulled from this registry instead
+    #[arg(long, value_name = "HOST[:PORT][/PATH]")]
+    registry: Option<String>,
+    /// Print the diff, write nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Write nothing; exit 0 when the image is already pinned, 1 when a change is needed
+    #[arg(long, conflicts_with = "dry_run")]
+    check: bool,
+    /// Keep the original as CONFIG.bak (or CONFIG.bak.N) before writing
+    #[arg(long)]
+    backup: bool,
+    /// Print no diff and no summary (warnings and errors still go to standard error)
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct Common {
+    /// The containerd config; `-` reads standard input and writes the result to standard output
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/etc/containerd/config.toml"
+    )]
+    config: PathBuf,
+    /// The containerd release that reads the file: auto (runs `containerd --version`), or X.Y[.Z]
+    #[arg(long, value_name = "auto|X.Y[.Z]", default_value = "auto")]
+    containerd_version: String,
+    /// Print one JSON object on standard output instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+/// An error that has already named its file and line.
+struct Reported(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Set(args) => set(args),
+        Command::Show(args) => show(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            match err.downcast_ref::<Reported>() {
+                Some(Reported(text)) => eprintln!("{text}"),
+                None => eprintln!("error: {err:#}"),
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::fmt::Debug for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Reported {}
+
+/// Where the config comes from and what it holds.
+struct Input {
+    /// What to call it in messages: the path as given, or `<stdin>`.
+    label: String,
+    /// The file to write (the end of a symlink chain); `None` for standard input.
+    target: Option<PathBuf>,
+    /// The text; for a missing file, the text it would start with.
+    text: String,
+    /// The file does not exist yet.
+    missing: bool,
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
+    let label = if is_stdin(path) {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let (target, bytes) = if is_stdin(path) {
+        let mut buf = Vec::new();
+        io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read standard input")?;
+        (None, Some(buf))
+    } else {
+        let target = atomic::resolve(path).with_context(|| format!("cannot use `{label}`"))?;
+        match std::fs::read(&target) {
+            Ok(b) => (Some(target), Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (Some(target), None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read `{label}`")),
+        }
+    };
+    let Some(bytes) = bytes else {
+        // A new config: version 3 for containerd 2.x, else version 2, which 1.3 to 2.x read.
+        let version = if release.is_some_and(|r| r.is_2x()) {
+            3
+        } else {
+            2
+        };
+        return Ok(Input {
+            label,
+            target,
+            text: format!("version = {version}\n"),
+            missing: true,
+        });
+    };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        Reported(format!(
+            "error: {label}:{line}: the file is not UTF-8 text\nhelp: containerd reads only UTF-8 TOML; fix the encoding of that line"
+        ))
+    })?;
+    Ok(Input {
+        label,
+        target,
+        text,
+        missing: false,
+    })
+}
+
+fn release(arg: &str) -> Result<(Option<Release>, &'static str)> {
+    if arg == "auto" {
+        return Ok(match Release::detect() {
+            Some(r) => (Some(r), "detected"),
+            None => (None, "unknown"),
+        });
+    }
+    match Release::parse(arg) {
+        Some(r) => Ok((Some(r), "given")),
+        None => bail!(
+            "`--containerd-version {arg}` is not a containerd release: use `auto`, X.Y or X.Y.Z, e.g. `1.7` or `2.1.4`"
+        ),
+    }
+}
+
+fn config_error(label: &str, err: pausectl::Error) -> anyhow::Error {
+    let at = err.at().map_or(String::new(), |(l, c)| format!(":{l}:{c}"));
+    anyhow!(Reported(format!(
+        "error: {label}{at}: {err}\nhelp: {}",
+        err.help()
+    )))
+}
+
+fn color(stream_is_tty: bool) -> bool {
+    stream_is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Writes to standard output; a closed pipe (`| head`) is not an error.
+fn print_stdout(text: &str) -> Result<()> {
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn set(args: SetArgs) -> Result<ExitCode> {
+    let (release, _) = release(&args.common.containerd_version)?;
+    let input = read_input(&args.common.config, release)?;
+    let label = input.label.as_str();
+    let mut warnings = Vec::new();
+
+    let image = match (&args.image, &args.registry) {
+        (Some(image), _) => {
+            let r = ImageRef::parse(image).map_err(|e| anyhow!("invalid --image: {e}"))?;
+            if r.tag.is_some() && r.digest.is_some() {
+                warnings.push(format!(
+                    "`{image}` has both a tag and a digest; containerd pins the image by its normalized name, which is digest-only, so pausectl writes `{}`",
+                    r.pinned()
+                ));
+            }
+            r.pinned()
+        }
+        (None, Some(registry)) => {
+            let registry =
+                Registry::parse(registry).map_err(|e| anyhow!("invalid --registry: {e}"))?;
+            let report =
+                pausectl::inspect(&input.text, release).map_err(|e| config_error(label, e))?;
+            let Some(current) = report.image else {
+                bail!(
+                    "cannot tell which image to move to `{registry}`: nothing in `{label}` sets the sandbox image and {}\nhelp: pass --containerd-version (e.g. 2.1) or use --image",
+                    match release {
+                        Some(r) => format!("containerd {r} refuses or has no known default for this config"),
+                        None => "the containerd release is unknown (no `containerd` on PATH), so its built-in default is unknown".into(),
+                    }
+                );
+            };
+            let current = ImageRef::parse_lenient(&current)
+                .map_err(|e| anyhow!("the image in effect, `{current}`, is not a valid reference ({e})\nhelp: use --image"))?;
+            current.with_registry(&registry).pinned()
+        }
+        (None, None) => unreachable!("clap requires --image or --registry"),
+    };
+
+    let change = pausectl::set(&input.text, &image, release).map_err(|e| config_error(label, e))?;
+    warnings.extend(change.before.warnings.iter().cloned());
+    warnings.extend(change.warnings.iter().cloned());
+    let changed = input.missing || change.text != input.text;
+    let old_text = if input.missing { "" } else { &input.text };
+    let stdin = input.target.is_none();
+    let diff_to_stderr = stdin || args.common.json;
+    let diff = diff::unified(old_text, &change.text, label, false);
+
+    let mut written = false;
+    let mut backup = None;
+    if !args.check && !args.dry_run {
+        match &input.target {
+            None => print_stdout(&change.text)?,
+            Some(target) if changed => {
+                if args.backup && !input.missing {
+                    let path =
+                        atomic::backup(target, input.text.as_bytes()).with_context(|| {
+                            format!("cannot write a backup of `{label}`; nothing was changed")
+                        })?;
+                    backup = Some(path);
+                }
+                atomic::write(target, change.text.as_bytes()).with_context(|| {
+                    format!("cannot write `{label}`; the file is left as it was")
+                })?;
+                written = true;
+            }
+            Some(_) => {}
+        }
+    }
+
+    let before = change.before.image.clone();
+    if args.common.json {
+        let out = json!({
+            "config": label,
+            "config_version": change.before.schema.number(),
+            "containerd_version": release.map(|r| r.to_string()),
+            "before": before,
+            "after": image,
+            "changed": changed,
+            "written": written,
+            "backup": backup.as_ref().map(|p| p.display().to_string()),
+            "created": input.missing && written,
+            "diff": diff,
+            "warnings": warnings,
+        });
+        print_stdout(&format!("{out:#}\n"))?;
+    } else {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        if !args.quiet {
+            if changed {
+                let tty = if diff_to_stderr {
+                    io::stderr().is_terminal()
+                } else {
+                    io::stdout().is_terminal()
+                };
+                let text = diff::unified(old_text, &change.text, label, color(tty));
+                if diff_to_stderr {
+                    eprint!("{text}");
+                } else {
+                    print_stdout(&text)?;
+                }
+            }
+            eprintln!(
+                "{}",
+                summary(
+                    label,
+                    &change.before,
+                    before.as_deref(),
+                    &image,
+                    changed,
+                    written,
+                    &args,
+                    input.missing
+                )
+            );
+        }
+    }
+    Ok(if args.check && changed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    label: &str,
+    report: &Report,
+    before: Option<&str>,
+    after: &str,
+    changed: bool,
+    written: bool,
+    args: &SetArgs,
+    missing: bool,
+) -> String {
+    let was = before.map_or(
+        "unknown (nothing set, containerd release unknown)".to_string(),
+        str::to_string,
+    );
+    let version = format!("config version {}", report.schema);
+    if !changed {
+        return format!("pausectl: {label} already pins {after} ({version}); nothing to change");
+    }
+    let verb = if written || (args.common.config.as_os_str() == "-" && !args.check && !args.dry_run)
+    {
+        if missing { "created with" } else { "changed" }
+    } else if args.check {
+        "needs a change (--check; nothing written):"
+    } else {
+        "would change (--dry-run; nothing written):"
+    };
+    format!("pausectl: {label} {verb} sandbox image {was} -> {after} ({version})")
+}
+
+fn show(args: Common) -> Result<ExitCode> {
+    let (release, how) = release(&args.containerd_version)?;
+    let input = read_input(&args.config, release)?;
+    let label = input.label.as_str();
+    let text = if input.missing { "" } else { &input.text };
+    let mut report = pausectl::inspect(text, release).map_err(|e| config_error(label, e))?;
+    if let Some(image) = &report.image {
+        let public = ImageRef::parse_lenient(image).map_or(true, |r| r.is_public());
+        if public {
+            report.warnings.push(format!(
+                "the sandbox image `{image}` comes from a public registry, so starting a pod depends on the internet; run `pausectl set --registry <your-registry>`"
+            ));
+        }
+    }
+    let source = report
+        .source
+        .as_ref()
+        .map(|p| json!({"file": label, "line": p.line, "key": p.key}));
+    if args.json {
+        let out = json!({
+            "config": label,
+            "exists": !input.missing,
+            "config_version": (!input.missing).then(|| report.schema.number()),
+            "containerd_version": release.map(|r| r.to_string()),
+            "image": report.image,
+            "source": source,
+            "default": report.image.is_some() && report.source.is_none(),
+            "pins": report.pins,
+            "warnings": report.warnings,
+        });
+        print_stdout(&format!("{out:#}\n"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let containerd = match release {
+        Some(r) => format!("{r} ({how})"),
+        None => "unknown (no `containerd` on PATH; pass --containerd-version)".into(),
+    };
+    let config = if input.missing {
+        format!("{label} (does not exist: containerd uses its built-in settings)")
+    } else {
+        format!("{label} (version {})", report.schema)
+    };
+    let image = match (&report.image, release) {
+        (Some(i), _) => i.clone(),
+        (None, Some(r)) if report.refused => {
+            format!("none: containerd {r} refuses this config and does not start")
+        }
+        (None, _) => {
+            "unknown: nothing sets it, and the built-in default depends on the containerd release"
+                .into()
+        }
+    };
+    let set_by = match (&report.source, &report.image) {
+        (Some(p), _) => format!("{label}:{}: {}", p.line, p.key),
+        (None, Some(_)) => format!(
+            "nothing; containerd {}'s built-in default",
+            release.map_or(String::new(), |r| r.to_string())
+        ),
+        (None, None) => "nothing".into(),
+    };
+    let mut out = format!(
+        "config:        {config}\ncontainerd:    {containerd}\nsandbox image: {image}\nset by:        {set_by}\n"
+    );
+    for p in report
+        .pins
+        .iter()
+        .filter(|p| Some(*p) != report.source.as_ref())
+    {
+        out.push_str(&format!(
+            "also set:      {label}:{}: {} = {}\n",
+            p.line, p.key, p.image
+        ));
+    }
+    print_stdout(&out)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,136 @@
+//! Which containerd release reads the config: parsed from `--containerd-version` or detected from
+//! `containerd --version`, and the sandbox image each release uses when nothing sets one.
+
+use std::fmt;
+use std::process::Command;
+
+/// A containerd release, `major.minor[.patch]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Release {
+    /// Major version: 1 or 2.
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+    /// Patch version; `None` when only `X.Y` was given.
+    pub patch: Option<u32>,
+}
+
+impl Release {
+    /// Parses `1.7`, `1.7.24`, `v2.1.9`; a suffix after the patch (`~ds1`, `+unknown`, `-rc.1`)
+    /// is ignored, as in Debian's `containerd --version`.
+    pub fn parse(s: &str) -> Option<Release> {
+        let s = s.trim().strip_prefix('v').unwrap_or(s.trim());
+        let mut parts = s.splitn(3, '.');
+        let number = |p: Option<&str>| -> Option<u32> {
+            let p = p?;
+            let digits = &p[..p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len())];
+            (!digits.is_empty() && digits.len() <= 6).then(|| digits.parse().ok())?
+        };
+        let major_str = parts.next()?;
+        let minor_str = parts.next()?;
+        if !major_str.bytes().all(|b| b.is_ascii_digit())
+            || !minor_str.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let major = number(Some(major_str))?;
+        let minor = number(Some(minor_str))?;
+        let patch = match parts.next() {
+            None => None,
+            Some(p) => Some(number(Some(p))?),
+        };
+        (major >= 1).then_some(Release {
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// Runs `containerd --version` from `PATH`; `None` when there is none or it says nothing usable.
+    pub fn detect() -> Option<Release> {
+        let out = Command::new("containerd").arg("--version").output().ok()?;
+        // "containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7..." (Debian: "2.1.9+unknown")
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace().nth(2).and_then(Release::parse)
+    }
+
+    /// True for 2.0 and later.
+    pub fn is_2x(&self) -> bool {
+        self.major >= 2
+    }
+
+    /// True for the releases that read `major.minor` or later.
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
+    /// The sandbox image this release uses when no config sets one, as measured on real builds.
+    pub fn default_image(&self) -> Option<&'static str> {
+        let patch = self.patch.unwrap_or(u32::MAX);
+        Some(match (self.major, self.minor) {
+            (1, 5) if patch < 14 => "k8s.gcr.io/pause:3.5",
+            (1, 5) => "registry.k8s.io/pause:3.5",
+            (1, 6) if patch < 9 => "k8s.gcr.io/pause:3.6",
+            (1, 6) => "registry.k8s.io/pause:3.6",
+            (1, 7) => "registry.k8s.io/pause:3.8",
+            (2, 0) | (2, 1) => "registry.k8s.io/pause:3.10",
+            (2, 2) => "registry.k8s.io/pause:3.10.1",
+            (2, 3) => "registry.k8s.io/pause:3.10.2",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)?;
+        if let Some(p) = self.patch {
+            write!(f, ".{p}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_release_strings() {
+        let r = |s| Release::parse(s).map(|r| r.to_string());
+        assert_eq!(r("1.6"), Some("1.6".into()));
+        assert_eq!(r("1.7.24"), Some("1.7.24".into()));
+        assert_eq!(r("v2.1.9"), Some("2.1.9".into()));
+        assert_eq!(r("2.1.9+unknown"), Some("2.1.9".into()));
+        assert_eq!(r("1.6.20~ds1"), Some("1.6.20".into()));
+        assert_eq!(r("2.3.0"), Some("2.3.0".into()));
+        for bad in [
+            "",
+            "2",
+            "two.one",
+            "2.x",
+            "1.7.",
+            "0.9",
+            "-1.7",
+            "1.7a",
+            "99999999.1",
+            "1..2",
+            " . ",
+        ] {
+            assert_eq!(Release::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_measured_table() {
+        let d = |s| Release::parse(s).unwrap().default_image();
+        assert_eq!(d("1.6.20"), Some("registry.k8s.io/pause:3.6"));
+        assert_eq!(d("1.6.8"), Some("k8s.gcr.io/pause:3.6"));
+        assert_eq!(d("1.7"), Some("registry.k8s.io/pause:3.8"));
+        assert_eq!(d("2.1.9"), Some("registry.k8s.io/pause:3.10"));
+        assert_eq!(d("2.2"), Some("registry.k8s.io/pause:3.10.1"));
+        assert_eq!(d("2.3.0"), Some("registry.k8s.io/pause:3.10.2"));
+        assert_eq!(d("1.4"), None);
+        assert_eq!(d("2.9"), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! Runs every case in `testdata/cases/`: one folder per case, run with the real binary.
+//!
+//! - `args`: the command line after `pausectl`, one argument per line; the config is `config.toml`
+//!   in a fresh temp directory (the working directory), so diffs are labelled `config.toml`.
+//! - `in.toml`: the config before (absent: the file does not exist). `stdin`: present to feed
+//!   `in.toml` on standard input instead (use `--config -` in `args`).
+//! - `out.toml`: the config after; absent when the file must not change (or must not exist).
+//! - `stdout`, `stderr`: the expected output, exactly (`{dir}` stands for the temp directory).
+//! - `exit`: the expected exit code (default 0).
+//!
+//! `SNAPSHOTS=overwrite cargo test --test cases` rewrites `out.toml`, `stdout`, `stderr` and
+//! `exit` from what the binary did; review them with `git diff` before committing.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn read(path: &Path) -> Option<Vec<u8>> {
+    fs::read(path).ok()
+}
+
+fn run_case(case: &Path) -> Result<(), String> {
+    let bless = std::env::var("SNAPSHOTS").as_deref() == Ok("overwrite");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let input = read(&case.join("in.toml"));
+    let stdin = case.join("stdin").exists();
+    if let (Some(bytes), false) = (&input, stdin) {
+        fs::write(&config, bytes).unwrap();
+    }
+    let args = fs::read_to_string(case.join("args")).map_err(|e| format!("args: {e}"))?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pausectl"))
+        .args(args.lines().filter(|l| !l.is_empty()))
+        .current_dir(dir.path())
+        .env("PATH", "/nonexistent") // no `containerd` to detect: cases say their release
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if stdin {
+        pipe.write_all(input.as_deref().unwrap_or_default())
+            .unwrap();
+    }
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    let code = out.status.code().ok_or("killed by a signal")?;
+    let dir_str = dir.path().to_str().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).replace(dir_str, "{dir}");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let after = read(&config);
+
+    if bless {
+        fs::write(case.join("exit"), format!("{code}\n")).unwrap();
+        fs::write(case.join("stdout"), &stdout).unwrap();
+        fs::write(case.join("stderr"), &stderr).unwrap();
+        match (&after, &input) {
+            (Some(a), Some(i)) if a == i => drop(fs::remove_file(case.join("out.toml"))),
+            (Some(a), _) => fs::write(case.join("out.toml"), a).unwrap(),
+            (None, _) => drop(fs::remove_file(case.join("out.toml"))),
+        }
+        return Ok(());
+    }
+
+    let want_code: i32 =
+        fs::read_to_string(case.join("exit")).map_or(0, |s| s.trim().parse().unwrap());
+    let mut problems = Vec::new();
+    if code != want_code {
+        problems.push(format!("exit code {code}, expected {want_code}"));
+    }
+    let want_file = read(&case.join("out.toml")).or(if stdin { None } else { input.clone() });
+    if after != want_file {
+        problems.push(format!(
+            "config after the run:\n{}\nexpected:\n{}",
+            after
+                .as_deref()
+                .map_or("<missing>".into(), String::from_utf8_lossy),
+            want_file
+                .as_deref()
+                .map_or("<missing>".into(), String::from_utf8_lossy),
+        ));
+    }
+    if code == 2 && after != input && !stdin {
+        problems.push("an error changed the file".into());
+    }
+    for (name, got) in [("stdout", &stdout), ("stderr", &stderr)] {
+        let want = fs::read_to_string(case.join(name)).unwrap_or_default();
+        if *got != want {
+            problems.push(format!("{name}:\n{got}\nexpected:\n{want}"));
+        }
+    }
+    if stderr.contains("panicked") {
+        problems.push("panic".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+#[test]
+fn cases() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
+    let mut cases: Vec<_> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 30,
+        "only {} cases in {}",
+        cases.len(),
+        root.display()
+    );
+    let mut failed = Vec::new();
+    for case in &cases {
+        if let Err(e) = run_case(case) {
+            failed.push(format!(
+                "--- {}\n{e}",
+                case.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    println!("{} cases, {} failed", cases.len(), failed.len());
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
