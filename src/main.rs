@@ -312,16 +312,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             }
             eprintln!(
                 "{}",
-                summary(
-                    label,
-                    &change.before,
-                    before.as_deref(),
-                    &image,
-                    changed,
-                    written,
-                    &args,
-                    input.missing
-                )
+                summary(label, &change.before, &image, changed, &args, input.missing)
             );
         }
     }
@@ -332,34 +323,35 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The one line `set` prints on standard error.
 fn summary(
     label: &str,
     report: &Report,
-    before: Option<&str>,
     after: &str,
     changed: bool,
-    written: bool,
     args: &SetArgs,
     missing: bool,
 ) -> String {
-    let was = before.map_or(
-        "unknown (nothing set, containerd release unknown)".to_string(),
-        str::to_string,
-    );
     let version = format!("config version {}", report.schema);
+    let was = report
+        .image
+        .as_deref()
+        .unwrap_or("containerd's built-in default");
     if !changed {
-        return format!("pausectl: {label} already pins {after} ({version}); nothing to change");
-    }
-    let verb = if written || (args.common.config.as_os_str() == "-" && !args.check && !args.dry_run)
-    {
-        if missing { "created with" } else { "changed" }
-    } else if args.check {
-        "needs a change (--check; nothing written):"
+        format!("pausectl: {label} already pins {after} ({version}); nothing to change")
+    } else if args.check || args.dry_run {
+        let flag = if args.check { "--check" } else { "--dry-run" };
+        let now = if missing {
+            "does not exist".to_string()
+        } else {
+            format!("uses {was}")
+        };
+        format!("pausectl: {label} {now}; {flag} would pin {after} ({version}); nothing written")
+    } else if missing {
+        format!("pausectl: created {label}, pinning {after} ({version})")
     } else {
-        "would change (--dry-run; nothing written):"
-    };
-    format!("pausectl: {label} {verb} sandbox image {was} -> {after} ({version})")
+        format!("pausectl: {label}: sandbox image {was} -> {after} ({version})")
+    }
 }
 
 fn show(args: Common) -> Result<ExitCode> {

@@ -5,7 +5,7 @@ use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Schema};
 use crate::splice::{self, Lookup, Style};
 use std::collections::BTreeMap;
-use toml_edit::{Document, Item, Value};
+use toml_edit::{ImDocument, Item, Value};
 
 const BOM: char = '\u{feff}';
 
@@ -116,7 +116,7 @@ pub struct Change {
 struct Parsed<'a> {
     raw: &'a str,
     bom: bool,
-    doc: Document<&'a str>,
+    doc: ImDocument<&'a str>,
     schema: Schema,
 }
 
@@ -136,8 +136,8 @@ fn parse(text: &str) -> Result<Parsed<'_>, Error> {
         Some(rest) => (rest, true),
         None => (text, false),
     };
-    let doc = Document::parse(raw).map_err(|e| Error::Toml {
-        message: e.message().trim().to_string(),
+    let doc = ImDocument::parse(raw).map_err(|e| Error::Toml {
+        message: e.message().trim().replace('\n', ": "),
         at: position(raw, e.span().map_or(0, |s| s.start)),
     })?;
     let schema = Schema::of(&doc).map_err(|v| Error::Version {
@@ -229,6 +229,15 @@ fn report(p: &Parsed, release: Option<Release>) -> Result<Report, Error> {
             name(r)
         ));
     }
+    if p.schema != Schema::V1
+        && let Some(Item::Table(cri)) = p.doc.get("plugins").and_then(|t| t.get("cri"))
+    {
+        warnings.push(format!(
+            "line {}: `[plugins.cri]` is a version-1 name in a version-{} config: containerd 1.x refuses to start with it and 2.x ignores it; remove that table",
+            position(p.raw, cri.span().map_or(0, |s| s.start)).0,
+            p.schema
+        ));
+    }
     if p.bom {
         warnings.push("the file starts with a UTF-8 byte-order mark, which containerd 2.x refuses; remove the first 3 bytes".into());
     }
@@ -255,7 +264,7 @@ fn report(p: &Parsed, release: Option<Release>) -> Result<Report, Error> {
     })
 }
 
-fn disables_cri(doc: &Document<&str>) -> bool {
+fn disables_cri(doc: &ImDocument<&str>) -> bool {
     let Some(Item::Value(Value::Array(a))) = doc.as_table().get("disabled_plugins") else {
         return false;
     };
@@ -288,7 +297,7 @@ pub fn set(text: &str, image: &str, release: Option<Release>) -> Result<Change, 
     let mut warnings = Vec::new();
     let mut raw = p.raw.to_string();
     for key in add.iter().chain(&update) {
-        let doc = Document::parse(raw.as_str()).map_err(|e| Error::Verify(e.to_string()))?;
+        let doc = ImDocument::parse(raw.as_str()).map_err(|e| Error::Verify(e.to_string()))?;
         let existing = splice::lookup(&doc, key).map_err(|w| Error::Verify(w.path))?;
         let present = matches!(existing, Lookup::Found(_));
         if !present && !add.contains(key) {
@@ -317,7 +326,7 @@ pub fn set(text: &str, image: &str, release: Option<Release>) -> Result<Change, 
 /// Checks the rewrite: it parses, the pins read `image`, and nothing else changed, key by key.
 fn verify(old: &str, new: &str, image: &str, keys: &[&[&str]]) -> Result<(), Error> {
     let parse =
-        |s| Document::parse(s).map_err(|e| Error::Verify(format!("output is not TOML: {e}")));
+        |s| ImDocument::parse(s).map_err(|e| Error::Verify(format!("output is not TOML: {e}")));
     let (old_doc, new_doc) = (parse(old)?, parse(new)?);
     for key in keys {
         match splice::lookup(&new_doc, key) {

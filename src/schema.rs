@@ -7,7 +7,7 @@
 //! | 3, 4 | `plugins."io.containerd.cri.v1.images".pinned_images.sandbox` | 2.0+ (4: 2.3+) |
 
 use std::fmt;
-use toml_edit::{Document, Item, Value};
+use toml_edit::{ImDocument, Item, Value};
 
 /// The `version` of a containerd config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,7 +45,7 @@ pub struct BadVersion {
 
 impl Schema {
     /// Reads the root `version` key.
-    pub fn of(doc: &Document<&str>) -> Result<Schema, BadVersion> {
+    pub fn of(doc: &ImDocument<&str>) -> Result<Schema, BadVersion> {
         let Some(item) = doc.as_table().get("version") else {
             return Ok(Schema::V1);
         };
@@ -99,7 +99,7 @@ mod tests {
     use super::*;
 
     fn of(raw: &str) -> Result<Schema, BadVersion> {
-        Schema::of(&Document::parse(raw).unwrap())
+        Schema::of(&ImDocument::parse(raw).unwrap())
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! Format-preserving edits of one string key in a TOML document.
 //!
-//! The document is parsed with toml_edit's spanned [`Document`], which keeps every byte range.
+//! The document is parsed with toml_edit's spanned [`ImDocument`], which keeps every byte range.
 //! An existing value is replaced by splicing its bytes; a missing key is inserted as one line in
 //! the table that should hold it (or a new `[table]` header, or an entry of an inline table).
 //! Everything else in the file keeps its bytes: comments, quoting, order, indentation, CRLF.
 
 use std::ops::Range;
-use toml_edit::{Document, Item, TableLike, Value};
+use toml_edit::{ImDocument, Item, TableLike, Value};
 
 /// What a key path holds in a parsed document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub struct WrongType {
 }
 
 /// Reads the string at `path`; every item on the way must be a table.
-pub fn lookup(doc: &Document<&str>, path: &[&str]) -> Result<Lookup, WrongType> {
+pub fn lookup(doc: &ImDocument<&str>, path: &[&str]) -> Result<Lookup, WrongType> {
     let mut table: &dyn TableLike = doc.as_table();
     for (depth, key) in path.iter().enumerate() {
         let last = depth + 1 == path.len();
@@ -105,7 +105,7 @@ impl Style {
 /// The edit that makes `path` hold `value` (a string with no quotes, backslashes or control
 /// characters, as image references are). An existing value keeps its quote style.
 pub fn set(
-    doc: &Document<&str>,
+    doc: &ImDocument<&str>,
     path: &[&str],
     value: &str,
     style: Style,
@@ -129,15 +129,15 @@ pub fn set(
 enum Owner {
     /// The top of the file, before the first header.
     Root,
-    /// A table with a `[header]` at this span.
-    Header(Range<usize>),
+    /// A table with a `[header]` on this line; the last header of its subtree starts at `.1`.
+    Header(Range<usize>, usize),
     /// An inline table `{ ... }` at this span.
     Inline(Range<usize>),
     /// A table that exists only because of its sub-tables' headers.
     Implicit,
 }
 
-fn insert(doc: &Document<&str>, path: &[&str], value: &str, style: Style) -> Edit {
+fn insert(doc: &ImDocument<&str>, path: &[&str], value: &str, style: Style) -> Edit {
     let raw = doc.raw();
     let mut owner = Owner::Root;
     // Keys from the owner down to the current table, when dotted keys made them.
@@ -151,7 +151,12 @@ fn insert(doc: &Document<&str>, path: &[&str], value: &str, style: Style) -> Edi
         match item {
             Item::Table(t) if t.is_dotted() => rel.push(path[depth]),
             Item::Table(t) if t.is_implicit() => (owner, rel) = (Owner::Implicit, Vec::new()),
-            Item::Table(t) => (owner, rel) = (Owner::Header(t.span().unwrap_or(0..0)), Vec::new()),
+            Item::Table(t) => {
+                // A header is one line; the span may run on over the table's contents.
+                let start = t.span().map_or(0, |s| s.start);
+                let last = last_header(item).unwrap_or(start);
+                (owner, rel) = (Owner::Header(start..line_end(raw, start), last), Vec::new())
+            }
             Item::Value(Value::InlineTable(t)) if t.is_dotted() => rel.push(path[depth]),
             Item::Value(Value::InlineTable(t)) => {
                 (owner, rel) = (Owner::Inline(t.span().unwrap_or(0..0)), Vec::new())
@@ -190,10 +195,10 @@ fn insert(doc: &Document<&str>, path: &[&str], value: &str, style: Style) -> Edi
                 text,
             }
         }
-        Owner::Root | Owner::Header(_) if !rel.is_empty() || missing.len() == 1 => {
+        Owner::Root | Owner::Header(..) if !rel.is_empty() || missing.len() == 1 => {
             // A key line in the owner's section, after its last key/value line.
             let section = match &owner {
-                Owner::Header(h) => h.end..next_header(doc, h.end),
+                Owner::Header(h, _) => h.end..next_header(doc, h.end),
                 _ => 0..next_header(doc, 0),
             };
             let mut keys = rel.clone();
@@ -211,14 +216,17 @@ fn insert(doc: &Document<&str>, path: &[&str], value: &str, style: Style) -> Edi
             line_at(raw, at, format!("{indent}{}", assignment(&keys)), nl)
         }
         _ => {
-            // A new `[table]` holding the key: after the owner's section, or at the end.
+            // A new `[table]` holding the key: after the last table below the owner, or at the end.
             let header = format!("[{}]", dotted(&path[..path.len() - 1], style.quote));
             let body = format!("{header}{nl}  {}", assignment(&path[path.len() - 1..]));
             let at = match &owner {
-                Owner::Header(h) => match last_value_end(doc, &(h.end..next_header(doc, h.end))) {
-                    Some(end) => line_end(raw, end),
-                    None => line_end(raw, h.end),
-                },
+                Owner::Header(_, last) => {
+                    let header_end = line_end(raw, *last);
+                    match last_value_end(doc, &(header_end..next_header(doc, header_end))) {
+                        Some(end) => line_end(raw, end),
+                        None => header_end,
+                    }
+                }
                 _ => raw.len(),
             };
             let mut edit = line_at(raw, at, body, nl);
@@ -261,7 +269,7 @@ fn indentation(raw: &str, offset: usize) -> String {
 }
 
 /// The start of the first table header after `from`, or the end of the file.
-fn next_header(doc: &Document<&str>, from: usize) -> usize {
+fn next_header(doc: &ImDocument<&str>, from: usize) -> usize {
     let mut next = doc.raw().len();
     visit_children(doc, &mut |item| {
         let header = match item {
@@ -276,8 +284,22 @@ fn next_header(doc: &Document<&str>, from: usize) -> usize {
     next
 }
 
+/// The start of the last `[header]` (by position) of `item` and the tables below it.
+fn last_header(item: &Item) -> Option<usize> {
+    let mut last = None;
+    visit(item, &mut |i| {
+        let start = match i {
+            Item::Table(t) if !t.is_dotted() && !t.is_implicit() => t.span().map(|s| s.start),
+            Item::ArrayOfTables(a) => a.iter().filter_map(|t| t.span()).map(|s| s.start).max(),
+            _ => None,
+        };
+        last = last.max(start);
+    });
+    last
+}
+
 /// The end of the last value that lies inside `section`.
-fn last_value_end(doc: &Document<&str>, section: &Range<usize>) -> Option<usize> {
+fn last_value_end(doc: &ImDocument<&str>, section: &Range<usize>) -> Option<usize> {
     let mut last = None;
     visit_children(doc, &mut |item| {
         if let Some(span) = item.as_value().and_then(Value::span)
@@ -291,7 +313,7 @@ fn last_value_end(doc: &Document<&str>, section: &Range<usize>) -> Option<usize>
 }
 
 /// Calls `f` on every item below the root, tables and their contents alike.
-fn visit_children(doc: &Document<&str>, f: &mut dyn FnMut(&Item)) {
+fn visit_children(doc: &ImDocument<&str>, f: &mut dyn FnMut(&Item)) {
     doc.as_table().iter().for_each(|(_, i)| visit(i, f));
 }
 
@@ -364,10 +386,10 @@ mod tests {
     const IMAGE: &str = "r.local/pause:1";
 
     fn set_str(raw: &str, path: &[&str]) -> String {
-        let doc = Document::parse(raw).unwrap();
+        let doc = ImDocument::parse(raw).unwrap();
         let edit = set(&doc, path, IMAGE, Style::of(raw)).unwrap();
         let out = apply(raw, &[edit]);
-        let back = Document::parse(out.as_str()).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        let back = ImDocument::parse(out.as_str()).unwrap_or_else(|e| panic!("{e}\n{out}"));
         match lookup(&back, path) {
             Ok(Lookup::Found(f)) => assert_eq!(f.value, IMAGE, "{out}"),
             other => panic!("{other:?}\n{out}"),
@@ -467,7 +489,7 @@ mod tests {
             "[[plugins]]\n",
             "[plugins.\"io.containerd.grpc.v1.cri\"]\nsandbox_image = 3\n",
         ] {
-            let doc = Document::parse(raw).unwrap();
+            let doc = ImDocument::parse(raw).unwrap();
             assert!(set(&doc, V2, IMAGE, Style::of(raw)).is_err(), "{raw}");
         }
     }
