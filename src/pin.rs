@@ -184,22 +184,40 @@ fn report(p: &Parsed, release: Option<Release>) -> Result<Report, Error> {
     let is_23 = r.is_some_and(|r| r.at_least(2, 3));
     let name = |r: Option<Release>| r.map_or(String::new(), |r| r.to_string());
 
-    // None: the release refuses the file.
+    // Releases before the version check (1.6.32, 1.7.17) read any version above 2 as version 2
+    // and ignore the version-3 key (measured: 1.6.20 with versions 3 and 4).
+    let reads_as_v2 = r.is_some_and(|r| {
+        r.major == 1
+            && (r.minor < 6
+                || (r.minor == 6 && r.patch.is_some_and(|p| p < 32))
+                || (r.minor == 7 && r.patch.is_some_and(|p| p < 17)))
+    });
+    // Why the release refuses to load the file at all, if it does.
+    let cri_v1_table = match p.doc.get("plugins").and_then(|t| t.get("cri")) {
+        Some(Item::Table(t)) if p.schema != Schema::V1 => Some(t),
+        _ => None,
+    };
+    let refusal = if p.bom && r.is_some_and(|r| r.is_2x()) {
+        Some("it starts with a UTF-8 byte-order mark".to_string())
+    } else if is_1x && cri_v1_table.is_some() && (p.schema == Schema::V2 || reads_as_v2) {
+        Some("`[plugins.cri]` is not a full plugin name (\"invalid plugin key URI\")".to_string())
+    } else if (is_1x && !reads_as_v2 && p.schema >= Schema::V3)
+        || (is_20_22 && p.schema == Schema::V4)
+    {
+        Some(format!("it does not read config version {}", p.schema))
+    } else {
+        None
+    };
+    // The pin this release honours; `None` inside when nothing sets it (the default applies).
     let honoured: Option<Option<&Pin>> = match p.schema {
+        _ if refusal.is_some() => None,
         Schema::V1 if is_1x => Some(k1.as_ref()),
         Schema::V1 if is_20_22 => Some(k3.as_ref()),
         Schema::V1 => Some(k1.as_ref().or(k3.as_ref())),
         Schema::V2 if is_1x => Some(k2.as_ref()),
         Schema::V2 => Some(k2.as_ref().or(k3.as_ref())),
+        Schema::V3 | Schema::V4 if reads_as_v2 => Some(k2.as_ref()),
         Schema::V3 | Schema::V4 if is_23 => Some(k2.as_ref().or(k3.as_ref())),
-        Schema::V4 if r.is_some() => None,
-        Schema::V3 if is_1x => match r {
-            // Older 1.6 reads a version-3 file as version 2 and ignores the version-3 key.
-            Some(r) if r.major == 1 && r.minor == 6 && r.patch.is_some_and(|p| p < 32) => {
-                Some(k2.as_ref())
-            }
-            _ => None,
-        },
         Schema::V3 | Schema::V4 => Some(k3.as_ref()),
     };
     if p.schema == Schema::V1 && is_20_22 && k1.is_some() && k3.is_none() {
@@ -216,29 +234,33 @@ fn report(p: &Parsed, release: Option<Release>) -> Result<Report, Error> {
                 k2.line, p.schema
             ));
     }
-    if let (Some(release), None) = (r, honoured) {
+    if let (Some(release), Some(why)) = (r, &refusal) {
         warnings.push(format!(
-            "containerd {release} refuses a version-{} config and will not start; use `version = 2` for 1.x or run containerd 2.{}+",
-            p.schema,
-            if p.schema == Schema::V4 { 3 } else { 0 }
+            "containerd {release} refuses this file and will not start: {why}; {}",
+            match p.schema {
+                _ if p.bom && release.is_2x() => "remove the first 3 bytes",
+                _ if cri_v1_table.is_some() && !release.is_2x() =>
+                    "remove the `[plugins.cri]` table",
+                Schema::V4 => "use `version = 3` for containerd 2.0–2.2, or `version = 2` for 1.x",
+                _ => "use `version = 2` for containerd 1.x",
+            }
         ));
     }
-    if p.schema == Schema::V3 && honoured.is_some() && is_1x {
+    if p.schema >= Schema::V3 && reads_as_v2 {
         warnings.push(format!(
-            "containerd {} reads a version-3 config as version 2 and ignores `pinned_images.sandbox`; use `version = 2` for 1.x",
-            name(r)
+            "containerd {} reads a version-{} config as version 2 and ignores `pinned_images.sandbox`; use `version = 2` for 1.x",
+            name(r),
+            p.schema
         ));
     }
-    if p.schema != Schema::V1
-        && let Some(Item::Table(cri)) = p.doc.get("plugins").and_then(|t| t.get("cri"))
-    {
+    if let (Some(cri), None) = (cri_v1_table, &refusal) {
         warnings.push(format!(
             "line {}: `[plugins.cri]` is a version-1 name in a version-{} config: containerd 1.x refuses to start with it and 2.x ignores it; remove that table",
             position(p.raw, cri.span().map_or(0, |s| s.start)).0,
             p.schema
         ));
     }
-    if p.bom {
+    if p.bom && refusal.is_none() {
         warnings.push("the file starts with a UTF-8 byte-order mark, which containerd 2.x refuses; remove the first 3 bytes".into());
     }
     if disables_cri(&p.doc) {
@@ -502,6 +524,23 @@ mod tests {
             Some("registry.k8s.io/pause:3.10")
         );
         assert_eq!(inspect("version = 3", None).unwrap().image, None);
+        // Measured: 1.6.20 reads versions 3 and 4 as version 2; 2.x refuses a byte-order mark;
+        // 1.x refuses `[plugins.cri]` in a version-2 file.
+        assert_eq!(
+            image("version = 4", "1.6.20").as_deref(),
+            Some("registry.k8s.io/pause:3.6")
+        );
+        assert_eq!(image("version = 4", "1.6.32"), None);
+        assert_eq!(image("\u{feff}version = 2", "2.1.9"), None);
+        assert_eq!(
+            image("\u{feff}version = 2", "1.7.24").as_deref(),
+            Some("registry.k8s.io/pause:3.8")
+        );
+        assert_eq!(image("version = 2\n[plugins.cri]\nx = 1", "1.7.24"), None);
+        assert_eq!(
+            image("version = 2\n[plugins.cri]\nx = 1", "2.1.9").as_deref(),
+            Some("registry.k8s.io/pause:3.10")
+        );
     }
 
     #[test]
