@@ -224,7 +224,23 @@ impl ImageRef {
     }
 
     /// The same repository path, tag and digest under another registry (see Registry).
+    /// An image already under that registry (and prefix) is returned as it is, so running
+    /// `set --registry` twice changes nothing the second time.
     pub fn with_registry(&self, registry: &Registry) -> ImageRef {
+        let same_host = self
+            .domain
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case(&registry.host));
+        let under_prefix = match &registry.prefix {
+            Some(prefix) => self
+                .path
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.starts_with('/')),
+            None => true,
+        };
+        if same_host && under_prefix {
+            return self.clone();
+        }
         let path = match &registry.prefix {
             Some(prefix) => format!("{prefix}/{}", self.path),
             None => self.path.clone(),
@@ -762,6 +778,23 @@ mod tests {
                 "localhost:5000/a/b/pause:3.10@{D}",
             ),
             ("registry.local/pause", "[::1]:5000", "[::1]:5000/pause"),
+            // Already there: unchanged, so a second `set --registry` is a no-op.
+            (
+                "harbor.corp:8443/k8s-mirror/pause:3.9",
+                "harbor.corp:8443/k8s-mirror",
+                "harbor.corp:8443/k8s-mirror/pause:3.9",
+            ),
+            (
+                "registry.local/pause:1",
+                "registry.local",
+                "registry.local/pause:1",
+            ),
+            // Same host, another prefix: moved under the prefix.
+            (
+                "harbor.corp/k8s-mirrored/pause:1",
+                "harbor.corp/k8s-mirror",
+                "harbor.corp/k8s-mirror/k8s-mirrored/pause:1",
+            ),
         ];
         for (input, registry, want) in cases {
             let r = ImageRef::parse_lenient(&expand(input)).unwrap();

@@ -1,0 +1,218 @@
+//! Whole-command behaviour that the one-folder-per-case harness cannot express: running twice,
+//! mtimes, symlinks, backups, failed writes.
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const REF: &str = "registry.local:5000/pause:3.10";
+
+fn pausectl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pausectl"))
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
+    let mut v: Vec<_> = fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// For every case that writes a config: a second identical `set` reports `changed: false`,
+/// leaves bytes and mtime alone, and `--check` then exits 0.
+#[test]
+fn second_set_changes_nothing() {
+    let mut checked = 0;
+    for case in cases() {
+        let args = fs::read_to_string(case.join("args")).unwrap();
+        let args: Vec<&str> = args.lines().collect();
+        let writes = args[0] == "set"
+            && !args
+                .iter()
+                .any(|a| ["--dry-run", "--check", "-"].contains(a));
+        let exit = fs::read_to_string(case.join("exit")).unwrap_or_default();
+        if !writes || exit.trim() != "0" {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        if let Ok(input) = fs::read(case.join("in.toml")) {
+            fs::write(&config, input).unwrap();
+        }
+        let mut first: Vec<&str> = args.clone();
+        if !first.contains(&"--json") {
+            first.push("--json");
+        }
+        assert_eq!(
+            pausectl(dir.path(), &first).status.code(),
+            Some(0),
+            "{}",
+            case.display()
+        );
+        let bytes = fs::read(&config).unwrap();
+        let mtime = fs::metadata(&config).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+
+        let again = pausectl(dir.path(), &first);
+        let j = json(&again);
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        assert_eq!(j["changed"], false, "{name}");
+        assert_eq!(j["written"], false, "{name}");
+        assert_eq!(fs::read(&config).unwrap(), bytes, "{name}");
+        assert_eq!(
+            fs::metadata(&config).unwrap().modified().unwrap(),
+            mtime,
+            "{name}"
+        );
+        let mut check = args.clone();
+        check.push("--check");
+        assert_eq!(
+            pausectl(dir.path(), &check).status.code(),
+            Some(0),
+            "{name}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} cases checked");
+}
+
+#[test]
+fn symlinked_config_keeps_its_link_and_backup_keeps_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("real")).unwrap();
+    let original = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"registry.k8s.io/pause:3.8\"\n";
+    fs::write(dir.path().join("real/config.toml"), original).unwrap();
+    fs::set_permissions(
+        dir.path().join("real/config.toml"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    symlink("real/config.toml", dir.path().join("link.toml")).unwrap();
+    symlink("link.toml", dir.path().join("chain.toml")).unwrap();
+
+    let out = pausectl(
+        dir.path(),
+        &[
+            "set",
+            "--image",
+            REF,
+            "--config",
+            "chain.toml",
+            "--backup",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        fs::symlink_metadata(dir.path().join("chain.toml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        fs::symlink_metadata(dir.path().join("link.toml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let after = fs::read_to_string(dir.path().join("real/config.toml")).unwrap();
+    assert_eq!(after, original.replace("registry.k8s.io/pause:3.8", REF));
+    let meta = fs::metadata(dir.path().join("real/config.toml")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // The backup sits beside the file that was edited, with the original bytes.
+    assert_eq!(
+        fs::read_to_string(dir.path().join("real/config.toml.bak")).unwrap(),
+        original
+    );
+    assert!(
+        json(&out)["backup"]
+            .as_str()
+            .unwrap()
+            .ends_with("real/config.toml.bak")
+    );
+    let names: Vec<_> = fs::read_dir(dir.path().join("real"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "no temp files: {names:?}");
+}
+
+#[test]
+fn dangling_symlink_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    symlink("missing.toml", dir.path().join("config.toml")).unwrap();
+    let out = pausectl(
+        dir.path(),
+        &["set", "--image", REF, "--config", "config.toml"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    assert!(!dir.path().join("missing.toml").exists());
+}
+
+/// A directory we may not write to: exit 2, the error names the path, the file is untouched and
+/// no temp file is left. (Root ignores permissions, so this runs the check as far as it can.)
+#[test]
+fn failed_write_leaves_the_file_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("etc");
+    fs::create_dir(&sub).unwrap();
+    let original = "version = 2\n";
+    fs::write(sub.join("config.toml"), original).unwrap();
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o555)).unwrap();
+    let writable = fs::File::create(sub.join("probe")).is_ok();
+    let out = pausectl(
+        dir.path(),
+        &["set", "--image", REF, "--config", "etc/config.toml"],
+    );
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o755)).unwrap();
+    if writable {
+        println!("SKIPPED: running as root, a read-only directory is still writable");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("etc/config.toml") && stderr.contains("left as it was"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read_to_string(sub.join("config.toml")).unwrap(),
+        original
+    );
+    assert_eq!(fs::read_dir(&sub).unwrap().count(), 1);
+}
+
+#[test]
+fn stdin_check_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pausectl(dir.path(), &["set", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("pausectl set --registry registry.local:5000 --dry-run"),
+        "{help}"
+    );
+    let out = pausectl(dir.path(), &["--version"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("pausectl "));
+    let out = pausectl(dir.path(), &["show", "--containerd-version", "1.x"]);
+    assert_eq!(out.status.code(), Some(2));
+}
