@@ -12,6 +12,7 @@
 
 use pausectl::{ImageRef, Release, Schema};
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use toml_edit::ImDocument;
@@ -41,6 +42,11 @@ fn builds() -> Vec<Build> {
         .collect();
     found.sort_by_key(|b| b.release);
     found
+}
+
+/// Prints past libtest's output capture, so that `cargo test` shows it (skips and counts).
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "tests/containerd.rs: {line}");
 }
 
 /// What containerd makes of a config: `Ok(image)`, or `Err(message)` when it refuses the file.
@@ -195,13 +201,11 @@ fn pausectl_agrees_with_real_containerd() {
             !required,
             "PAUSECTL_REQUIRE_CONTAINERD=1 but no containerd builds were found"
         );
-        println!(
-            "SKIPPED: no containerd builds in target/containerd; run scripts/fetch-containerd.sh"
-        );
+        say("SKIPPED: no containerd builds in target/containerd; run scripts/fetch-containerd.sh");
         return;
     }
     let names: Vec<String> = builds.iter().map(|b| b.release.to_string()).collect();
-    println!("containerd releases: {}", names.join(", "));
+    say(&format!("containerd releases: {}", names.join(", ")));
 
     let expected = ImageRef::parse(REF).unwrap().pinned();
     let (mut shows, mut pins, mut problems, mut skipped) = (0, 0, Vec::new(), Vec::new());
@@ -262,15 +266,15 @@ fn pausectl_agrees_with_real_containerd() {
             }
         }
     }
-    println!(
+    say(&format!(
         "{shows} show checks, {pins} pin checks, {} problems",
         problems.len()
-    );
+    ));
     if !skipped.is_empty() {
-        println!(
+        say(&format!(
             "not checked (a literal `imports` entry; imports are not followed yet): {}",
             skipped.join(", ")
-        );
+        ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
