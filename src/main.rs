@@ -72,9 +72,6 @@ struct Common {
     json: bool,
 }
 
-/// An error that has already named its file and line.
-struct Reported(String);
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -84,26 +81,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            match err.downcast_ref::<Reported>() {
-                Some(Reported(text)) => eprintln!("{text}"),
-                None => eprintln!("error: {err:#}"),
-            }
+            eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
     }
 }
-
-impl std::fmt::Display for Reported {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::fmt::Debug for Reported {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Reported {}
 
 /// Where the config comes from and what it holds.
 struct Input {
@@ -158,9 +140,9 @@ fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
     let text = String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = good.iter().filter(|b| **b == b'\n').count() + 1;
-        Reported(format!(
-            "error: {label}:{line}: the file is not UTF-8 text\nhelp: containerd reads only UTF-8 TOML; fix the encoding of that line"
-        ))
+        anyhow!(
+            "{label}:{line}: the file is not UTF-8 text\nhelp: containerd 2.x reads only UTF-8 TOML; fix the encoding of that line"
+        )
     })?;
     Ok(Input {
         label,
@@ -187,10 +169,7 @@ fn release(arg: &str) -> Result<(Option<Release>, &'static str)> {
 
 fn config_error(label: &str, err: pausectl::Error) -> anyhow::Error {
     let at = err.at().map_or(String::new(), |(l, c)| format!(":{l}:{c}"));
-    anyhow!(Reported(format!(
-        "error: {label}{at}: {err}\nhelp: {}",
-        err.help()
-    )))
+    anyhow!("{label}{at}: {err}\nhelp: {}", err.help())
 }
 
 fn color(stream_is_tty: bool) -> bool {
@@ -208,6 +187,9 @@ fn print_stdout(text: &str) -> Result<()> {
 }
 
 fn set(args: SetArgs) -> Result<ExitCode> {
+    if args.common.json && is_stdin(&args.common.config) {
+        bail!("--json cannot be used with --config -: standard output carries the config");
+    }
     let (release, _) = release(&args.common.containerd_version)?;
     let input = read_input(&args.common.config, release)?;
     let label = input.label.as_str();
@@ -250,9 +232,19 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     warnings.extend(change.warnings.iter().cloned());
     let changed = input.missing || change.text != input.text;
     let old_text = if input.missing { "" } else { &input.text };
-    let stdin = input.target.is_none();
-    let diff_to_stderr = stdin || args.common.json;
-    let diff = diff::unified(old_text, &change.text, label, false);
+    // The diff goes to standard error when standard output carries the config.
+    let diff_to_stderr = input.target.is_none();
+    let tty = if diff_to_stderr {
+        io::stderr().is_terminal()
+    } else {
+        io::stdout().is_terminal()
+    };
+    let diff = diff::unified(
+        old_text,
+        &change.text,
+        label,
+        !args.common.json && color(tty),
+    );
 
     let mut written = false;
     let mut backup = None;
@@ -276,13 +268,12 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         }
     }
 
-    let before = change.before.image.clone();
     if args.common.json {
         let out = json!({
             "config": label,
             "config_version": change.before.schema.number(),
             "containerd_version": release.map(|r| r.to_string()),
-            "before": before,
+            "before": change.before.image,
             "after": image,
             "changed": changed,
             "written": written,
@@ -297,18 +288,10 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             eprintln!("warning: {w}");
         }
         if !args.quiet {
-            if changed {
-                let tty = if diff_to_stderr {
-                    io::stderr().is_terminal()
-                } else {
-                    io::stdout().is_terminal()
-                };
-                let text = diff::unified(old_text, &change.text, label, color(tty));
-                if diff_to_stderr {
-                    eprint!("{text}");
-                } else {
-                    print_stdout(&text)?;
-                }
+            if diff_to_stderr {
+                eprint!("{diff}");
+            } else {
+                print_stdout(&diff)?;
             }
             eprintln!(
                 "{}",
