@@ -216,3 +216,44 @@ fn stdin_check_and_help() {
     let out = pausectl(dir.path(), &["show", "--containerd-version", "1.x"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--containerd-version auto` (the default) reads `containerd --version` from PATH, in
+/// upstream's and Debian's formats; without one the release is unknown.
+#[test]
+fn auto_detects_the_release_from_path() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("config.toml"), "version = 2\n").unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    for (line, want) in [
+        (
+            "containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7193e4e490e9fbdc236c0e811ccaba3376",
+            "2.1.4",
+        ),
+        (
+            "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3",
+            "1.6.20",
+        ),
+    ] {
+        let script = bin.join("containerd");
+        fs::write(&script, format!("#!/bin/sh\necho '{line}'\n")).unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_pausectl"))
+            .args(["show", "--json", "--config", "config.toml"])
+            .current_dir(dir.path())
+            .env("PATH", &bin)
+            .output()
+            .unwrap();
+        let j = json(&out);
+        assert_eq!(j["containerd_version"], want);
+        assert!(
+            j["image"]
+                .as_str()
+                .unwrap()
+                .starts_with("registry.k8s.io/pause:3.")
+        );
+    }
+    let out = pausectl(dir.path(), &["show", "--json", "--config", "config.toml"]);
+    assert_eq!(json(&out)["containerd_version"], serde_json::Value::Null);
+    assert_eq!(json(&out)["image"], serde_json::Value::Null);
+}
