@@ -35,9 +35,28 @@ pub fn resolve(path: &Path) -> io::Result<PathBuf> {
     }
 }
 
+/// A failed write, and whether the target had already been replaced when it failed (only the
+/// directory's fsync comes after the rename).
+#[derive(Debug)]
+pub struct WriteError {
+    /// What the OS said.
+    pub error: io::Error,
+    /// The new contents are in place; only making the rename durable failed.
+    pub replaced: bool,
+}
+
+impl From<io::Error> for WriteError {
+    fn from(error: io::Error) -> Self {
+        WriteError {
+            error,
+            replaced: false,
+        }
+    }
+}
+
 /// Replaces `path` with `contents` atomically. An existing file keeps its mode, owner and group;
 /// a new one gets mode 0644 (and its directory is created). On error nothing is left behind.
-pub fn write(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -48,7 +67,7 @@ pub fn write(path: &Path, contents: &[u8]) -> io::Result<()> {
             fs::create_dir_all(dir)?;
             None
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let name = path
         .file_name()
@@ -80,7 +99,12 @@ pub fn write(path: &Path, contents: &[u8]) -> io::Result<()> {
     }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    File::open(dir)?.sync_all()
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|error| WriteError {
+            error,
+            replaced: true,
+        })
 }
 
 /// Copies `contents` (the original bytes) to `path.bak`, or `path.bak.1`, `.bak.2`, ... when

@@ -187,8 +187,17 @@ fn print_stdout(text: &str) -> Result<()> {
 }
 
 fn set(args: SetArgs) -> Result<ExitCode> {
-    if args.common.json && is_stdin(&args.common.config) {
-        bail!("--json cannot be used with --config -: standard output carries the config");
+    if is_stdin(&args.common.config) {
+        if args.common.json && !args.check && !args.dry_run {
+            bail!(
+                "--json cannot be used with --config -: standard output carries the config (it can with --check or --dry-run)"
+            );
+        }
+        if args.backup {
+            bail!(
+                "--backup needs a config file; with --config - the original is your standard input"
+            );
+        }
     }
     let (release, _) = release(&args.common.containerd_version)?;
     let input = read_input(&args.common.config, release)?;
@@ -250,7 +259,13 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     let mut backup = None;
     if !args.check && !args.dry_run {
         match &input.target {
-            None => print_stdout(&change.text)?,
+            None => {
+                // Standard output carries the config: failing to write it is an error.
+                let mut out = io::stdout().lock();
+                out.write_all(change.text.as_bytes())
+                    .and_then(|()| out.flush())
+                    .context("cannot write the config to standard output")?;
+            }
             Some(target) if changed => {
                 if args.backup && !input.missing {
                     let path =
@@ -259,9 +274,8 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                         })?;
                     backup = Some(path);
                 }
-                atomic::write(target, change.text.as_bytes()).with_context(|| {
-                    format!("cannot write `{label}`; the file is left as it was")
-                })?;
+                atomic::write(target, change.text.as_bytes())
+                    .map_err(|e| write_error(label, &e, backup.as_deref()))?;
                 written = true;
             }
             Some(_) => {}
@@ -304,6 +318,27 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn write_error(label: &str, e: &atomic::WriteError, backup: Option<&Path>) -> anyhow::Error {
+    if e.replaced {
+        return anyhow!(
+            "`{label}` now holds the new config, but syncing its directory failed ({}); a crash before the next sync could bring back the old file",
+            e.error
+        );
+    }
+    let backup = backup.map_or(String::new(), |b| {
+        format!(" (a backup was written to `{}`)", b.display())
+    });
+    let help = if e.error.kind() == io::ErrorKind::ResourceBusy {
+        "\nhelp: the config is a mount point (a bind mount?), which cannot be replaced by rename; edit the file it is mounted from"
+    } else {
+        ""
+    };
+    anyhow!(
+        "cannot write `{label}`: {}; the file is left as it was{backup}{help}",
+        e.error
+    )
 }
 
 /// The one line `set` prints on standard error.
@@ -381,7 +416,7 @@ fn show(args: Common) -> Result<ExitCode> {
     };
     let image = match (&report.image, release) {
         (Some(i), _) => i.clone(),
-        (None, Some(r)) if report.refused => {
+        (None, Some(r)) if report.refusal.is_some() => {
             format!("none: containerd {r} refuses this config and does not start")
         }
         (None, _) => {

@@ -38,6 +38,16 @@ pub enum Error {
         /// Line and column (1-based).
         at: (usize, usize),
     },
+    /// The release that reads the file refuses to load it, whatever the pin.
+    #[error("containerd {release} refuses this file and would not start: {why}")]
+    Refused {
+        /// The release.
+        release: Release,
+        /// Why it refuses the file.
+        why: String,
+        /// What to do about it.
+        help: String,
+    },
     /// The rewrite did not come out as intended; nothing is written.
     #[error("internal check failed ({0}); the file is left as it was, please report this")]
     Verify(String),
@@ -50,13 +60,13 @@ impl Error {
             Error::Toml { at, .. } | Error::Version { at, .. } | Error::WrongType { at, .. } => {
                 Some(*at)
             }
-            Error::Verify(_) => None,
+            Error::Refused { .. } | Error::Verify(_) => None,
         }
     }
 
     /// What the user can do about it.
-    pub fn help(&self) -> &'static str {
-        match self {
+    pub fn help(&self) -> String {
+        let text = match self {
             Error::Toml { .. } => {
                 "containerd would refuse this file too; fix the line and run again"
             }
@@ -66,8 +76,10 @@ impl Error {
             Error::WrongType { .. } => {
                 "fix or remove that key; containerd would refuse this file too"
             }
+            Error::Refused { help, .. } => help,
             Error::Verify(_) => "run with --dry-run to see the intended change",
-        }
+        };
+        text.to_string()
     }
 }
 
@@ -96,8 +108,8 @@ pub struct Report {
     pub pins: Vec<Pin>,
     /// Sentences that say what containerd will do and what to do about it.
     pub warnings: Vec<String>,
-    /// The release refuses to load a config of this version.
-    pub refused: bool,
+    /// Why the release refuses to load the file at all, and what to do; `None` when it loads it.
+    pub refusal: Option<(String, String)>,
     /// The file starts with a UTF-8 byte-order mark.
     pub bom: bool,
 }
@@ -184,27 +196,35 @@ fn report(p: &Parsed, release: Option<Release>) -> Result<Report, Error> {
     let is_23 = r.is_some_and(|r| r.at_least(2, 3));
     let name = |r: Option<Release>| r.map_or(String::new(), |r| r.to_string());
 
-    // Releases before the version check (1.6.32, 1.7.17) read any version above 2 as version 2
-    // and ignore the version-3 key (measured: 1.6.20 with versions 3 and 4).
-    let reads_as_v2 = r.is_some_and(|r| {
-        r.major == 1
-            && (r.minor < 6
-                || (r.minor == 6 && r.patch.is_some_and(|p| p < 32))
-                || (r.minor == 7 && r.patch.is_some_and(|p| p < 17)))
-    });
-    // Why the release refuses to load the file at all, if it does.
-    let cri_v1_table = match p.doc.get("plugins").and_then(|t| t.get("cri")) {
-        Some(Item::Table(t)) if p.schema != Schema::V1 => Some(t),
-        _ => None,
-    };
+    let reads_as_v2 = reads_as_v2(r);
+    // `[plugins.cri]` in any spelling (header, dotted key, inline table) in a version-2+ file.
+    let cri_v1_table = p
+        .doc
+        .get("plugins")
+        .and_then(|t| t.get("cri"))
+        .filter(|i| i.is_table_like() && p.schema != Schema::V1);
+    // Why the release refuses to load the file at all, if it does, and what to do.
     let refusal = if p.bom && r.is_some_and(|r| r.is_2x()) {
-        Some("it starts with a UTF-8 byte-order mark".to_string())
+        Some((
+            "it starts with a UTF-8 byte-order mark".into(),
+            "remove the first 3 bytes of the file".into(),
+        ))
     } else if is_1x && cri_v1_table.is_some() && (p.schema == Schema::V2 || reads_as_v2) {
-        Some("`[plugins.cri]` is not a full plugin name (\"invalid plugin key URI\")".to_string())
+        Some((
+            "`[plugins.cri]` is not a full plugin name (\"invalid plugin key URI\")".into(),
+            "remove the `[plugins.cri]` table: a version-2 config names the plugin `io.containerd.grpc.v1.cri`".into(),
+        ))
     } else if (is_1x && !reads_as_v2 && p.schema >= Schema::V3)
         || (is_20_22 && p.schema == Schema::V4)
     {
-        Some(format!("it does not read config version {}", p.schema))
+        Some((
+            format!("it does not read config version {}", p.schema),
+            if p.schema == Schema::V4 && !is_1x {
+                "use `version = 3` for containerd 2.0–2.2".into()
+            } else {
+                "use `version = 2` for containerd 1.x".into()
+            },
+        ))
     } else {
         None
     };
@@ -234,16 +254,9 @@ fn report(p: &Parsed, release: Option<Release>) -> Result<Report, Error> {
                 k2.line, p.schema
             ));
     }
-    if let (Some(release), Some(why)) = (r, &refusal) {
+    if let (Some(release), Some((why, help))) = (r, &refusal) {
         warnings.push(format!(
-            "containerd {release} refuses this file and will not start: {why}; {}",
-            match p.schema {
-                _ if p.bom && release.is_2x() => "remove the first 3 bytes",
-                _ if cri_v1_table.is_some() && !release.is_2x() =>
-                    "remove the `[plugins.cri]` table",
-                Schema::V4 => "use `version = 3` for containerd 2.0–2.2, or `version = 2` for 1.x",
-                _ => "use `version = 2` for containerd 1.x",
-            }
+            "containerd {release} refuses this file and will not start: {why}; {help}"
         ));
     }
     if p.schema >= Schema::V3 && reads_as_v2 {
@@ -263,13 +276,23 @@ fn report(p: &Parsed, release: Option<Release>) -> Result<Report, Error> {
     if p.bom && refusal.is_none() {
         warnings.push("the file starts with a UTF-8 byte-order mark, which containerd 2.x refuses; remove the first 3 bytes".into());
     }
+    if let Some(imports) = p
+        .doc
+        .get("imports")
+        .and_then(Item::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        warnings.push(format!(
+            "the config imports other files ({}); pausectl does not read them yet, and a file imported later that sets the sandbox image wins (on 1.x, one that touches the CRI plugin at all erases this file's pin)",
+            imports.iter().filter_map(Value::as_str).map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
     if disables_cri(&p.doc) {
         warnings.push("`disabled_plugins` turns off the CRI plugin: no sandbox image is used until it is enabled".into());
     }
 
-    let refused = honoured.is_none();
     let source = honoured.flatten().cloned();
-    let image = match (refused, &source) {
+    let image = match (honoured.is_none(), &source) {
         (true, _) => None,
         (false, Some(pin)) => Some(pin.image.clone()),
         (false, None) => r.and_then(|r| r.default_image()).map(str::to_string),
@@ -281,8 +304,19 @@ fn report(p: &Parsed, release: Option<Release>) -> Result<Report, Error> {
         source,
         pins,
         warnings,
-        refused,
+        refusal,
         bom: p.bom,
+    })
+}
+
+/// Releases before the version check (1.6.32, 1.7.17) read any version above 2 as version 2
+/// and ignore the version-3 key (measured: 1.6.20 with versions 3 and 4).
+fn reads_as_v2(r: Option<Release>) -> bool {
+    r.is_some_and(|r| {
+        r.major == 1
+            && (r.minor < 6
+                || (r.minor == 6 && r.patch.is_some_and(|p| p < 32))
+                || (r.minor == 7 && r.patch.is_some_and(|p| p < 17)))
     })
 }
 
@@ -305,6 +339,8 @@ fn targets(
         Schema::V1 if release.is_some_and(|r| !r.is_2x()) => (vec![KEY_V1], vec![KEY_V3]),
         Schema::V1 => (vec![KEY_V1, KEY_V3], vec![]),
         Schema::V2 => (vec![KEY_V2], vec![KEY_V3]),
+        // Older 1.x reads a version-3 or 4 file as version 2: give it the key it reads.
+        Schema::V3 | Schema::V4 if reads_as_v2(release) => (vec![KEY_V3, KEY_V2], vec![]),
         Schema::V3 | Schema::V4 => (vec![KEY_V3], vec![KEY_V2]),
     }
 }
@@ -338,6 +374,19 @@ pub fn set(text: &str, image: &str, release: Option<Release>) -> Result<Change, 
     }
     verify(p.raw, &raw, image, &add)?;
     let text = if p.bom { format!("{BOM}{raw}") } else { raw };
+    // With a known release, the promise is that it uses `image`: check that it will.
+    if let Some(release) = release {
+        let after = inspect(&text, Some(release))?;
+        if let Some((why, help)) = after.refusal {
+            return Err(Error::Refused { release, why, help });
+        }
+        if after.image.as_deref() != Some(image) {
+            return Err(Error::Verify(format!(
+                "containerd {release} would use {:?}",
+                after.image
+            )));
+        }
+    }
     Ok(Change {
         text,
         before,
@@ -540,6 +589,61 @@ mod tests {
         assert_eq!(
             image("version = 2\n[plugins.cri]\nx = 1", "2.1.9").as_deref(),
             Some("registry.k8s.io/pause:3.10")
+        );
+    }
+
+    #[test]
+    fn set_with_a_known_release_promises_that_release_uses_the_image() {
+        // 1.6 before 1.6.32 reads a version-3 file as version 2: it gets the key it reads.
+        let c = set("version = 3\n", IMG, rel("1.6.20")).unwrap();
+        assert!(
+            c.text.contains("sandbox_image = ") && c.text.contains("sandbox = "),
+            "{}",
+            c.text
+        );
+        assert_eq!(
+            inspect(&c.text, rel("1.6.20")).unwrap().image.as_deref(),
+            Some(IMG)
+        );
+        assert_eq!(
+            inspect(&c.text, rel("2.1")).unwrap().image.as_deref(),
+            Some(IMG)
+        );
+        // Files the release will not load at all are an error, with what to do.
+        for (raw, r) in [
+            ("version = 3\n", "1.7.24"),
+            ("version = 4\n", "2.1"),
+            ("\u{feff}version = 2\n", "2.1.9"),
+            ("version = 2\nplugins.cri = { x = 1 }\n", "1.7"),
+            ("version = 2\n[plugins]\ncri = {}\n", "1.6.20"),
+        ] {
+            let e = set(raw, IMG, rel(r)).unwrap_err();
+            assert!(matches!(e, Error::Refused { .. }), "{raw:?} on {r}: {e:?}");
+            assert!(!e.help().is_empty());
+        }
+        // Without a release, pausectl pins and warns.
+        assert!(set("\u{feff}version = 2\n", IMG, None).is_ok());
+    }
+
+    #[test]
+    fn imports_are_reported() {
+        let r = inspect(
+            "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n",
+            None,
+        )
+        .unwrap();
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("`/etc/containerd/conf.d/*.toml`")),
+            "{:?}",
+            r.warnings
+        );
+        assert!(
+            inspect("version = 2\nimports = []\n", None)
+                .unwrap()
+                .warnings
+                .is_empty()
         );
     }
 

@@ -196,22 +196,20 @@ fn insert(doc: &ImDocument<&str>, path: &[&str], value: &str, style: Style) -> E
             }
         }
         Owner::Root | Owner::Header(..) if !rel.is_empty() || missing.len() == 1 => {
-            // A key line in the owner's section, after its last key/value line.
-            let section = match &owner {
-                Owner::Header(h, _) => h.end..next_header(doc, h.end),
-                _ => 0..next_header(doc, 0),
+            // A key line in the owner's section, after its last key/value line, or right
+            // under the header (indented one step more) when the section has none.
+            let (section, first_indent) = match &owner {
+                Owner::Header(h, _) => (
+                    h.end..next_header(doc, h.end),
+                    format!("{}  ", indentation(raw, h.start)),
+                ),
+                _ => (0..next_header(doc, 0), String::new()),
             };
             let mut keys = rel.clone();
             keys.extend_from_slice(missing);
             let (at, indent) = match last_value_end(doc, &section) {
-                Some(end) => {
-                    let at = line_end(raw, end);
-                    (at, indentation(raw, end))
-                }
-                None => (
-                    line_end(raw, section.start),
-                    format!("{}  ", indentation(raw, section.start)),
-                ),
+                Some(end) => (line_end(raw, end), indentation(raw, end)),
+                None => (section.start, first_indent),
             };
             line_at(raw, at, format!("{indent}{}", assignment(&keys)), nl)
         }
@@ -471,6 +469,26 @@ mod tests {
         assert_eq!(
             set_str(raw, V3),
             "version = 3\n[plugins.'io.containerd.cri.v1.images']\n  a = 'x'\n\n[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = 'r.local/pause:1'\n\n[grpc]\n"
+        );
+    }
+
+    #[test]
+    fn empty_table_followed_by_a_header_gets_the_key_under_its_own_header() {
+        // Regression: the key landed one line too far, inside the next table.
+        let raw = "version = 2\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\nx = 1\n";
+        assert_eq!(
+            set_str(raw, V2),
+            "version = 2\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n    sandbox_image = \"r.local/pause:1\"\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\nx = 1\n"
+        );
+        let raw = "version = 3\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n\n# registry\n[plugins.\"io.containerd.cri.v1.images\".registry]\n";
+        assert_eq!(
+            set_str(raw, V3),
+            "version = 3\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = \"r.local/pause:1\"\n\n# registry\n[plugins.\"io.containerd.cri.v1.images\".registry]\n"
+        );
+        let raw = "[plugins.cri]";
+        assert_eq!(
+            set_str(raw, &["plugins", "cri", "sandbox_image"]),
+            "[plugins.cri]\n  sandbox_image = \"r.local/pause:1\""
         );
     }
 

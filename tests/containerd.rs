@@ -249,7 +249,8 @@ fn pausectl_agrees_with_real_containerd() {
             // A release refuses some files whatever the pin (a byte-order mark on 2.x,
             // `[plugins.cri]` in a version-2 file on 1.x); `agree` checked that show says so.
             let out = fs::read_to_string(&config).unwrap();
-            let refused = pausectl::inspect(&out, Some(build.release)).is_ok_and(|r| r.refused);
+            let refused =
+                pausectl::inspect(&out, Some(build.release)).is_ok_and(|r| r.refusal.is_some());
             let same_line = input
                 .release
                 .is_none_or(|r| r.is_2x() == build.release.is_2x());
