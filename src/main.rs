@@ -141,7 +141,7 @@ fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = good.iter().filter(|b| **b == b'\n').count() + 1;
         anyhow!(
-            "{label}:{line}: the file is not UTF-8 text\nhelp: containerd 2.x reads only UTF-8 TOML; fix the encoding of that line"
+            "{label}:{line}: the file is not UTF-8 text\nhelp: containerd 2.x refuses it (1.x accepts stray bytes in comments); fix the encoding of that line"
         )
     })?;
     Ok(Input {

@@ -68,13 +68,13 @@ impl Error {
     pub fn help(&self) -> String {
         let text = match self {
             Error::Toml { .. } => {
-                "containerd would refuse this file too; fix the line and run again"
+                "pausectl edits only strict TOML 1.0, the part every containerd release reads; fix the line and run again"
             }
             Error::Version { .. } => {
-                "use `version = 2` (containerd 1.3 to 2.x) or `version = 3` (containerd 2.x)"
+                "containerd 1.7 and 2.x refuse it; use `version = 2` (containerd 1.3 to 2.x) or `version = 3` (containerd 2.x)"
             }
             Error::WrongType { .. } => {
-                "fix or remove that key; containerd would refuse this file too"
+                "fix or remove that key; containerd refuses it too"
             }
             Error::Refused { help, .. } => help,
             Error::Verify(_) => "run with --dry-run to see the intended change",
