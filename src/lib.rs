@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod diff;
+pub mod managed;
 pub mod pin;
 pub mod reference;
 pub mod release;

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+use pausectl::managed::{self, Managed};
 use pausectl::{ImageRef, Registry, Release, Report, atomic, diff};
 use serde_json::json;
 use std::io::{self, IsTerminal, Read, Write};
@@ -51,6 +52,9 @@ struct SetArgs {
     /// Print no diff and no summary (warnings and errors still go to standard error)
     #[arg(long, short)]
     quiet: bool,
+    /// Edit a config that another tool (k3s, rke2, k0s, microk8s) regenerates
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -97,6 +101,8 @@ struct Input {
     text: String,
     /// The file does not exist yet.
     missing: bool,
+    /// The tool that regenerates the file, if one does.
+    managed: Option<Managed>,
 }
 
 fn is_stdin(path: &Path) -> bool {
@@ -130,11 +136,13 @@ fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
         } else {
             2
         };
+        let managed = managed::detect(path, "");
         return Ok(Input {
             label,
             target,
             text: format!("version = {version}\n"),
             missing: true,
+            managed,
         });
     };
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -144,11 +152,15 @@ fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
             "{label}:{line}: the file is not UTF-8 text\nhelp: containerd 2.x refuses it (1.x accepts stray bytes in comments); fix the encoding of that line"
         )
     })?;
+    // The path as given and the file it leads to can each tell who owns the config.
+    let managed = managed::detect(path, &text)
+        .or_else(|| target.as_deref().and_then(|t| managed::detect(t, &text)));
     Ok(Input {
         label,
         target,
         text,
         missing: false,
+        managed,
     })
 }
 
@@ -203,6 +215,19 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     let input = read_input(&args.common.config, release)?;
     let label = input.label.as_str();
     let mut warnings = Vec::new();
+    if let Some(m) = &input.managed {
+        if !args.force {
+            bail!(
+                "`{label}` is managed by {}, which regenerates it, so an edit would not last\nhelp: {}; or pass --force to edit it anyway",
+                m.tool,
+                m.lever
+            );
+        }
+        warnings.push(format!(
+            "editing `{label}` although {} regenerates it (--force); {}",
+            m.tool, m.lever
+        ));
+    }
 
     let image = match (&args.image, &args.registry) {
         (Some(image), _) => {
@@ -399,6 +424,7 @@ fn show(args: Common) -> Result<ExitCode> {
             "image": report.image,
             "source": source,
             "default": report.image.is_some() && report.source.is_none(),
+            "managed": input.managed,
             "pins": report.pins,
             "warnings": report.warnings,
         });
@@ -435,6 +461,9 @@ fn show(args: Common) -> Result<ExitCode> {
     let mut out = format!(
         "config:        {config}\ncontainerd:    {containerd}\nsandbox image: {image}\nset by:        {set_by}\n"
     );
+    if let Some(m) = &input.managed {
+        out.push_str(&format!("managed by:    {} ({})\n", m.tool, m.lever));
+    }
     for p in report
         .pins
         .iter()

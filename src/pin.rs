@@ -73,9 +73,7 @@ impl Error {
             Error::Version { .. } => {
                 "containerd 1.7 and 2.x refuse it; use `version = 2` (containerd 1.3 to 2.x) or `version = 3` (containerd 2.x)"
             }
-            Error::WrongType { .. } => {
-                "fix or remove that key; containerd refuses it too"
-            }
+            Error::WrongType { .. } => "fix or remove that key; containerd refuses it too",
             Error::Refused { help, .. } => help,
             Error::Verify(_) => "run with --dry-run to see the intended change",
         };

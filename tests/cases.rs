@@ -5,6 +5,8 @@
 //! - `in.toml`: the config before (absent: the file does not exist). `stdin`: present to feed
 //!   `in.toml` on standard input instead (use `--config -` in `args`).
 //! - `out.toml`: the config after; absent when the file must not change (or must not exist).
+//! - `files/`: more files (drop-ins, templates), copied into the temp directory first; after
+//!   the run each must be unchanged unless the case has it under `files.out/`.
 //! - `stdout`, `stderr`: the expected output, exactly (`{dir}` stands for the temp directory).
 //! - `exit`: the expected exit code (default 0).
 //!
@@ -24,6 +26,7 @@ fn run_case(case: &Path) -> Result<(), String> {
     let bless = std::env::var("SNAPSHOTS").as_deref() == Ok("overwrite");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
+    copy_tree(&case.join("files"), dir.path());
     let input = read(&case.join("in.toml"));
     let stdin = case.join("stdin").exists();
     if let (Some(bytes), false) = (&input, stdin) {
@@ -52,8 +55,24 @@ fn run_case(case: &Path) -> Result<(), String> {
     let text = |b: &[u8]| String::from_utf8_lossy(b).replace(dir_str, "{dir}");
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     let after = read(&config);
+    // Every extra file as it is after the run, against `files.out/` (or `files/` when absent).
+    let extra: Vec<(String, Option<Vec<u8>>)> = list_tree(&case.join("files"))
+        .into_iter()
+        .map(|rel| {
+            let now = read(&dir.path().join(&rel));
+            (rel, now)
+        })
+        .collect();
 
     if bless {
+        let _ = fs::remove_dir_all(case.join("files.out"));
+        for (rel, now) in &extra {
+            if now.as_deref() != read(&case.join("files").join(rel)).as_deref() {
+                let out = case.join("files.out").join(rel);
+                fs::create_dir_all(out.parent().unwrap()).unwrap();
+                fs::write(out, now.as_deref().unwrap_or_default()).unwrap();
+            }
+        }
         fs::write(case.join("exit"), format!("{code}\n")).unwrap();
         fs::write(case.join("stdout"), &stdout).unwrap();
         fs::write(case.join("stderr"), &stderr).unwrap();
@@ -86,6 +105,22 @@ fn run_case(case: &Path) -> Result<(), String> {
     if code == 2 && after != input && !stdin {
         problems.push("an error changed the file".into());
     }
+    for (rel, now) in &extra {
+        let want =
+            read(&case.join("files.out").join(rel)).or_else(|| read(&case.join("files").join(rel)));
+        if *now != want {
+            problems.push(format!(
+                "files/{rel} after the run:\n{}\nexpected:\n{}",
+                now.as_deref()
+                    .map_or("<missing>".into(), String::from_utf8_lossy),
+                want.as_deref()
+                    .map_or("<missing>".into(), String::from_utf8_lossy),
+            ));
+        }
+        if code == 2 && *now != read(&case.join("files").join(rel)) {
+            problems.push(format!("an error changed files/{rel}"));
+        }
+    }
     for (name, got) in [("stdout", &stdout), ("stderr", &stderr)] {
         let want = fs::read_to_string(case.join(name)).unwrap_or_default();
         if *got != want {
@@ -100,6 +135,38 @@ fn run_case(case: &Path) -> Result<(), String> {
     } else {
         Err(problems.join("\n"))
     }
+}
+
+/// Copies `from` (if it exists) into `to`, keeping relative paths.
+fn copy_tree(from: &Path, to: &Path) {
+    for rel in list_tree(from) {
+        let dest = to.join(&rel);
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::copy(from.join(&rel), dest).unwrap();
+    }
+}
+
+/// The files below `root`, as sorted relative paths.
+fn list_tree(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 #[test]

@@ -49,9 +49,19 @@ fn second_set_changes_nothing() {
             continue;
         }
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.toml");
+        // Extra files first (`files/`), then `in.toml` as config.toml; --config names the file.
+        let files = case.join("files");
+        for entry in fs::read_dir(&files).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            fs::copy(&path, dir.path().join(path.strip_prefix(&files).unwrap())).unwrap();
+        }
+        let name = args
+            .iter()
+            .position(|a| *a == "--config")
+            .map_or("config.toml", |i| args[i + 1]);
+        let config = dir.path().join(name);
         if let Ok(input) = fs::read(case.join("in.toml")) {
-            fs::write(&config, input).unwrap();
+            fs::write(dir.path().join("config.toml"), input).unwrap();
         }
         let mut first: Vec<&str> = args.clone();
         if !first.contains(&"--json") {

@@ -231,7 +231,15 @@ fn pausectl_agrees_with_real_containerd() {
             }
         }
         // `set` as the case ran it (with its release, if it gave one), then ask each release.
-        let mut args = vec!["set", "--image", REF, "--quiet", "--config", "config.toml"];
+        let mut args = vec![
+            "set",
+            "--image",
+            REF,
+            "--quiet",
+            "--force",
+            "--config",
+            "config.toml",
+        ];
         let version = input.release.map(|r| r.to_string());
         if let Some(v) = &version {
             args.extend(["--containerd-version", v]);
