@@ -261,8 +261,10 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         (None, None) => unreachable!("clap requires --image or --registry"),
     };
 
+    if let Some(w) = kubeadm_warning(&image) {
+        warnings.push(w);
+    }
     let change = pausectl::set(&input.text, &image, release).map_err(|e| config_error(label, e))?;
-    warnings.extend(change.before.warnings.iter().cloned());
     warnings.extend(change.warnings.iter().cloned());
     let changed = input.missing || change.text != input.text;
     let old_text = if input.missing { "" } else { &input.text };
@@ -345,6 +347,14 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     })
 }
 
+/// kubeadm (1.27+) warns when the runtime's sandbox image is not `<imageRepository>/pause:<version>`.
+fn kubeadm_warning(image: &str) -> Option<String> {
+    let r = ImageRef::parse_lenient(image).ok()?;
+    (!r.kubeadm_shape()).then(|| format!(
+        "kubeadm 1.27+ expects the sandbox image to be `<imageRepository>/pause:<version>` and will warn about `{image}` (informational: containerd uses it all the same)"
+    ))
+}
+
 fn write_error(label: &str, e: &atomic::WriteError, backup: Option<&Path>) -> anyhow::Error {
     if e.replaced {
         return anyhow!(
@@ -403,6 +413,9 @@ fn show(args: Common) -> Result<ExitCode> {
     let label = input.label.as_str();
     let text = if input.missing { "" } else { &input.text };
     let mut report = pausectl::inspect(text, release).map_err(|e| config_error(label, e))?;
+    if let Some(w) = report.image.as_deref().and_then(kubeadm_warning) {
+        report.warnings.push(w);
+    }
     if let Some(image) = &report.image {
         let public = ImageRef::parse_lenient(image).map_or(true, |r| r.is_public());
         if public {

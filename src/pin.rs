@@ -119,7 +119,7 @@ pub struct Change {
     pub text: String,
     /// The report for the input.
     pub before: Report,
-    /// Sentences about what was done beyond the obvious.
+    /// What was done beyond the obvious, then the warnings that still hold for the new text.
     pub warnings: Vec<String>,
 }
 
@@ -372,9 +372,10 @@ pub fn set(text: &str, image: &str, release: Option<Release>) -> Result<Change, 
     }
     verify(p.raw, &raw, image, &add)?;
     let text = if p.bom { format!("{BOM}{raw}") } else { raw };
+    let after = inspect(&text, release)?;
+    warnings.extend(after.warnings);
     // With a known release, the promise is that it uses `image`: check that it will.
     if let Some(release) = release {
-        let after = inspect(&text, Some(release))?;
         if let Some((why, help)) = after.refusal {
             return Err(Error::Refused { release, why, help });
         }

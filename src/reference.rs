@@ -252,6 +252,12 @@ impl ImageRef {
         }
     }
 
+    /// True when the reference has the shape kubeadm (1.27+) expects of the runtime's sandbox
+    /// image, `<imageRepository>/pause:<version>`: last path component `pause`, a tag, no digest.
+    pub fn kubeadm_shape(&self) -> bool {
+        self.path.rsplit('/').next() == Some("pause") && self.tag.is_some() && self.digest.is_none()
+    }
+
     /// True when the image would come from a public registry: domain is registry.k8s.io, k8s.gcr.io, docker.io, index.docker.io, registry-1.docker.io, or there is no domain.
     pub fn is_public(&self) -> bool {
         match &self.domain {
@@ -809,6 +815,16 @@ mod tests {
             (Some("harbor.corp:8443"), "k8s-mirror/pause")
         );
         assert_eq!(m.tag.as_deref(), Some("3.10"));
+    }
+
+    #[test]
+    fn kubeadm_shape() {
+        let shape = |s: &str| ImageRef::parse(&expand(s)).unwrap().kubeadm_shape();
+        assert!(shape("registry.local:5000/pause:3.10"));
+        assert!(shape("harbor.corp/k8s-mirror/pause:3.10"));
+        assert!(!shape("registry.local/rancher/mirrored-pause:3.6"));
+        assert!(!shape("registry.local/pause@{D}"));
+        assert!(!shape("registry.local/pause:3.10@{D}"));
     }
 
     #[test]
