@@ -38,6 +38,16 @@ pub enum Error {
         /// Line and column (1-based).
         at: (usize, usize),
     },
+    /// Every containerd release refuses the file, whatever the pin (measured).
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// What to do about it.
+        help: String,
+        /// Line and column (1-based).
+        at: (usize, usize),
+    },
     /// The release that reads the file refuses to load it, whatever the pin.
     #[error("containerd {release} refuses this file and would not start: {why}")]
     Refused {
@@ -57,9 +67,10 @@ impl Error {
     /// Line and column (1-based) of the problem in the file, when there is one.
     pub fn at(&self) -> Option<(usize, usize)> {
         match self {
-            Error::Toml { at, .. } | Error::Version { at, .. } | Error::WrongType { at, .. } => {
-                Some(*at)
-            }
+            Error::Toml { at, .. }
+            | Error::Version { at, .. }
+            | Error::WrongType { at, .. }
+            | Error::Invalid { at, .. } => Some(*at),
             Error::Refused { .. } | Error::Verify(_) => None,
         }
     }
@@ -74,7 +85,7 @@ impl Error {
                 "containerd 1.7 and 2.x refuse it; use `version = 2` (containerd 1.3 to 2.x) or `version = 3` (containerd 2.x)"
             }
             Error::WrongType { .. } => "fix or remove that key; containerd refuses it too",
-            Error::Refused { help, .. } => help,
+            Error::Refused { help, .. } | Error::Invalid { help, .. } => help,
             Error::Verify(_) => "run with --dry-run to see the intended change",
         };
         text.to_string()
@@ -154,6 +165,29 @@ fn parse(text: &str) -> Result<Parsed<'_>, Error> {
         raw: v.raw,
         at: position(raw, v.offset),
     })?;
+    // Version 2 and later want full plugin URIs here; every release refuses a short name.
+    for key in ["disabled_plugins", "required_plugins"] {
+        let Some(list) = doc
+            .get(key)
+            .and_then(Item::as_array)
+            .filter(|_| schema != Schema::V1)
+        else {
+            continue;
+        };
+        for v in list.iter() {
+            if let Some(name) = v.as_str().filter(|n| !n.contains('.')) {
+                return Err(Error::Invalid {
+                    message: format!(
+                        "`{key}` names `{name}`, which is not a full plugin URI: containerd refuses that in a version-{schema} config"
+                    ),
+                    help: format!(
+                        "use the plugin's full name (`io.containerd.grpc.v1.{name}` for `{name}`), or remove it"
+                    ),
+                    at: position(raw, v.span().map_or(0, |s| s.start)),
+                });
+            }
+        }
+    }
     Ok(Parsed {
         raw,
         bom,
