@@ -10,7 +10,7 @@
 //!   `containerd --config FILE config dump` of release V reports (or that V refuses the file);
 //! - after `pausectl set --image REF`, every release that reads the file's schema reports REF.
 
-use pausectl::{ImageRef, Release, Schema};
+use pausectl::{ImageRef, Registry, Release, Schema};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,7 @@ use std::process::Command;
 use toml_edit::ImDocument;
 
 const REF: &str = "registry.local:5000/pause:3.10";
+const REGISTRY: &str = "mirror.local:5000/k8s";
 
 struct Build {
     release: Release,
@@ -222,7 +223,8 @@ fn pausectl_agrees_with_real_containerd() {
     say(&format!("containerd releases: {}", names.join(", ")));
 
     let expected = ImageRef::parse(REF).unwrap().pinned();
-    let (mut shows, mut pins, mut problems, mut skipped) = (0, 0, Vec::new(), Vec::new());
+    let (mut shows, mut pins, mut registries) = (0, 0, 0);
+    let (mut problems, mut skipped) = (Vec::new(), Vec::new());
     for input in inputs() {
         // Error cases: pausectl refuses them (and the cases test checks that it says why).
         let Ok(text) = String::from_utf8(input.text.clone()) else {
@@ -242,6 +244,37 @@ fn pausectl_agrees_with_real_containerd() {
             shows += 1;
             if let Some(p) = agree(build, &config) {
                 problems.push(format!("{} (before set): {p}", input.name));
+            }
+            // `set --registry R --containerd-version V`: V then uses R + what it used before.
+            let Ok(before) = dump(build, &config) else {
+                continue;
+            };
+            let copy = tempfile::tempdir().unwrap();
+            fs::write(copy.path().join("config.toml"), &input.text).unwrap();
+            let version = build.release.to_string();
+            let args = [
+                "set",
+                "--registry",
+                REGISTRY,
+                "--containerd-version",
+                &version,
+                "--quiet",
+                "--force",
+                "--config",
+                "config.toml",
+            ];
+            let (code, _, stderr) = pausectl(&args, copy.path());
+            let registry = Registry::parse(REGISTRY).unwrap();
+            registries += 1;
+            let after = dump(build, &copy.path().join("config.toml"));
+            match ImageRef::parse_lenient(&before) {
+                // A placeholder (`SANDBOX_IMAGE`) has no repository to keep: exit 2, untouched.
+                Err(_) if code == 2 && fs::read(copy.path().join("config.toml")).unwrap() == input.text => {}
+                Ok(r) if code == 0 && after == Ok(r.with_registry(&registry).pinned()) => {}
+                want => problems.push(format!(
+                    "{}: set --registry on {version}: exit {code} ({stderr}), containerd then reports {after:?}; before it used {before:?} ({want:?})",
+                    input.name
+                )),
             }
         }
         // `set` as the case ran it (with its release, if it gave one), then ask each release.
@@ -303,7 +336,7 @@ fn pausectl_agrees_with_real_containerd() {
         }
     }
     say(&format!(
-        "{shows} show checks, {pins} pin checks, {} problems",
+        "{shows} show checks, {pins} pin checks, {registries} --registry checks, {} problems",
         problems.len()
     ));
     if !skipped.is_empty() {
