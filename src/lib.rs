@@ -6,14 +6,16 @@
 
 pub mod atomic;
 pub mod diff;
+pub mod imports;
 pub mod managed;
+pub mod merge;
 pub mod pin;
 pub mod reference;
 pub mod release;
 pub mod schema;
 pub mod splice;
 
-pub use pin::{Change, Error, Pin, Report, inspect, set};
+pub use pin::{ChainChange, Change, Error, Pin, Report, inspect, inspect_chain, set, set_chain};
 pub use reference::{ImageRef, RefError, Registry};
 pub use release::Release;
 pub use schema::Schema;

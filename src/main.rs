@@ -2,8 +2,9 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+use pausectl::imports::{self, Chain};
 use pausectl::managed::{self, Managed};
-use pausectl::{ImageRef, Registry, Release, Report, atomic, diff};
+use pausectl::{ImageRef, Pin, Registry, Release, Report, atomic, diff};
 use serde_json::json;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -164,6 +165,40 @@ fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
     })
 }
 
+/// The files containerd loads with this config: the config itself, then its imports.
+fn load_chain(path: &Path, input: &Input, release: Option<Release>) -> Result<Chain> {
+    if input.missing {
+        return Ok(Chain {
+            files: vec![(input.label.clone(), String::new())],
+            ..Chain::default()
+        });
+    }
+    if is_stdin(path) {
+        return Ok(Chain {
+            files: vec![(input.label.clone(), input.text.clone())],
+            notes: imports::declared(&input.text)
+                .then(|| "the imports of standard input are not followed: run on the config file to include them".into())
+                .into_iter()
+                .collect(),
+            ..Chain::default()
+        });
+    }
+    let mut chain = imports::load(path, &input.text, release)?;
+    chain.files[0].0 = input.label.clone();
+    Ok(chain)
+}
+
+/// `(label, text)` for each file of the chain, as the library takes them, with `main` as the
+/// main config's text.
+fn chain_files<'a>(main: &'a str, chain: &'a Chain) -> Vec<(&'a str, &'a str)> {
+    chain
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, (path, text))| (path.as_str(), if i == 0 { main } else { text.as_str() }))
+        .collect()
+}
+
 fn release(arg: &str) -> Result<(Option<Release>, &'static str)> {
     if arg == "auto" {
         return Ok(match Release::detect() {
@@ -229,6 +264,8 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         ));
     }
 
+    let chain = load_chain(&args.common.config, &input, release)?;
+    let files = chain_files(&input.text, &chain);
     let image = match (&args.image, &args.registry) {
         (Some(image), _) => {
             let r = ImageRef::parse(image).map_err(|e| anyhow!("invalid --image: {e}"))?;
@@ -243,8 +280,8 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         (None, Some(registry)) => {
             let registry =
                 Registry::parse(registry).map_err(|e| anyhow!("invalid --registry: {e}"))?;
-            let report =
-                pausectl::inspect(&input.text, release).map_err(|e| config_error(label, e))?;
+            let report = pausectl::inspect_chain(&files, &chain.missing, release)
+                .map_err(|(i, e)| config_error(files[i].0, e))?;
             let Some(current) = report.image else {
                 bail!(
                     "cannot tell which image to move to `{registry}`: nothing in `{label}` sets the sandbox image and {}\nhelp: pass --containerd-version (e.g. 2.1) or use --image",
@@ -264,10 +301,22 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     if let Some(w) = kubeadm_warning(&image) {
         warnings.push(w);
     }
-    let change = pausectl::set(&input.text, &image, release).map_err(|e| config_error(label, e))?;
+    let change = pausectl::set_chain(&files, &chain.missing, &image, release)
+        .map_err(|(i, e)| config_error(files[i].0, e))?;
+    warnings.extend(chain.notes.iter().cloned());
     warnings.extend(change.warnings.iter().cloned());
-    let changed = input.missing || change.text != input.text;
-    let old_text = if input.missing { "" } else { &input.text };
+    // Which files change: the main config (or a new one), and drop-ins whose pin had to move.
+    let changes: Vec<usize> = (0..files.len())
+        .filter(|&i| change.texts[i] != files[i].1 || (i == 0 && input.missing))
+        .collect();
+    let changed = !changes.is_empty();
+    let old = |i: usize| {
+        if i == 0 && input.missing {
+            ""
+        } else {
+            files[i].1
+        }
+    };
     // The diff goes to standard error when standard output carries the config.
     let diff_to_stderr = input.target.is_none();
     let tty = if diff_to_stderr {
@@ -275,39 +324,54 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     } else {
         io::stdout().is_terminal()
     };
-    let diff = diff::unified(
-        old_text,
-        &change.text,
-        label,
-        !args.common.json && color(tty),
-    );
+    let diff: String = changes
+        .iter()
+        .map(|&i| {
+            diff::unified(
+                old(i),
+                &change.texts[i],
+                files[i].0,
+                !args.common.json && color(tty),
+            )
+        })
+        .collect();
 
     let mut written = false;
-    let mut backup = None;
+    let mut backups = Vec::new();
     if !args.check && !args.dry_run {
         match &input.target {
             None => {
                 // Standard output carries the config: failing to write it is an error.
                 let mut out = io::stdout().lock();
-                out.write_all(change.text.as_bytes())
+                out.write_all(change.texts[0].as_bytes())
                     .and_then(|()| out.flush())
                     .context("cannot write the config to standard output")?;
             }
-            Some(target) if changed => {
-                if args.backup && !input.missing {
-                    let path =
-                        atomic::backup(target, input.text.as_bytes()).with_context(|| {
-                            format!("cannot write a backup of `{label}`; nothing was changed")
-                        })?;
-                    backup = Some(path);
+            Some(main) => {
+                // Drop-ins first: the main config, written last, is what a rerun starts from.
+                for &i in changes.iter().rev() {
+                    let label = files[i].0;
+                    let target = if i == 0 {
+                        main.clone()
+                    } else {
+                        atomic::resolve(Path::new(label))
+                            .with_context(|| format!("cannot use `{label}`"))?
+                    };
+                    let mut backup = None;
+                    if args.backup && !(i == 0 && input.missing) {
+                        let path = atomic::backup(&target, old(i).as_bytes())
+                            .with_context(|| format!("cannot write a backup of `{label}`"))?;
+                        backup = Some(path);
+                    }
+                    atomic::write(&target, change.texts[i].as_bytes())
+                        .map_err(|e| write_error(label, &e, backup.as_deref()))?;
+                    backups.extend(backup);
+                    written = true;
                 }
-                atomic::write(target, change.text.as_bytes())
-                    .map_err(|e| write_error(label, &e, backup.as_deref()))?;
-                written = true;
             }
-            Some(_) => {}
         }
     }
+    let backup = backups.first().cloned();
 
     if args.common.json {
         let out = json!({
@@ -319,6 +383,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             "changed": changed,
             "written": written,
             "backup": backup.as_ref().map(|p| p.display().to_string()),
+            "files": changes.iter().map(|&i| files[i].0).collect::<Vec<_>>(),
             "created": input.missing && written,
             "diff": diff,
             "warnings": warnings,
@@ -337,6 +402,13 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             eprintln!(
                 "{}",
                 summary(label, &change.before, &image, changed, &args, input.missing)
+                    + &also(
+                        &changes
+                            .iter()
+                            .filter(|&&i| i > 0)
+                            .map(|&i| files[i].0)
+                            .collect::<Vec<_>>()
+                    )
             );
         }
     }
@@ -376,6 +448,15 @@ fn write_error(label: &str, e: &atomic::WriteError, backup: Option<&Path>) -> an
     )
 }
 
+/// The end of the summary line when imported files change too.
+fn also(dropins: &[&str]) -> String {
+    if dropins.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = dropins.iter().map(|d| format!("`{d}`")).collect();
+    format!("; imported files changed too: {}", list.join(", "))
+}
+
 /// The one line `set` prints on standard error.
 fn summary(
     label: &str,
@@ -411,8 +492,12 @@ fn show(args: Common) -> Result<ExitCode> {
     let (release, how) = release(&args.containerd_version)?;
     let input = read_input(&args.config, release)?;
     let label = input.label.as_str();
-    let text = if input.missing { "" } else { &input.text };
-    let mut report = pausectl::inspect(text, release).map_err(|e| config_error(label, e))?;
+    let chain = load_chain(&args.config, &input, release)?;
+    let files = chain_files(if input.missing { "" } else { &input.text }, &chain);
+    let mut report = pausectl::inspect_chain(&files, &chain.missing, release)
+        .map_err(|(i, e)| config_error(files[i].0, e))?;
+    report.warnings.extend(chain.notes.iter().cloned());
+    let file = |p: &Pin| files[p.file].0;
     if let Some(w) = report.image.as_deref().and_then(kubeadm_warning) {
         report.warnings.push(w);
     }
@@ -427,7 +512,7 @@ fn show(args: Common) -> Result<ExitCode> {
     let source = report
         .source
         .as_ref()
-        .map(|p| json!({"file": label, "line": p.line, "key": p.key}));
+        .map(|p| json!({"file": file(p), "line": p.line, "key": p.key}));
     if args.json {
         let out = json!({
             "config": label,
@@ -438,7 +523,8 @@ fn show(args: Common) -> Result<ExitCode> {
             "source": source,
             "default": report.image.is_some() && report.source.is_none(),
             "managed": input.managed,
-            "pins": report.pins,
+            "files": files.iter().map(|(f, _)| f).collect::<Vec<_>>(),
+            "pins": report.pins.iter().map(|p| json!({"file": file(p), "line": p.line, "key": p.key, "image": p.image})).collect::<Vec<_>>(),
             "warnings": report.warnings,
         });
         print_stdout(&format!("{out:#}\n"))?;
@@ -464,7 +550,7 @@ fn show(args: Common) -> Result<ExitCode> {
         }
     };
     let set_by = match (&report.source, &report.image) {
-        (Some(p), _) => format!("{label}:{}: {}", p.line, p.key),
+        (Some(p), _) => format!("{}:{}: {}", file(p), p.line, p.key),
         (None, Some(_)) => format!(
             "nothing; containerd {}'s built-in default",
             release.map_or(String::new(), |r| r.to_string())
@@ -474,6 +560,9 @@ fn show(args: Common) -> Result<ExitCode> {
     let mut out = format!(
         "config:        {config}\ncontainerd:    {containerd}\nsandbox image: {image}\nset by:        {set_by}\n"
     );
+    for (f, _) in files.iter().skip(1) {
+        out.push_str(&format!("imports:       {f}\n"));
+    }
     if let Some(m) = &input.managed {
         out.push_str(&format!("managed by:    {} ({})\n", m.tool, m.lever));
     }
@@ -483,8 +572,11 @@ fn show(args: Common) -> Result<ExitCode> {
         .filter(|p| Some(*p) != report.source.as_ref())
     {
         out.push_str(&format!(
-            "also set:      {label}:{}: {} = {}\n",
-            p.line, p.key, p.image
+            "also set:      {}:{}: {} = {}\n",
+            file(p),
+            p.line,
+            p.key,
+            p.image
         ));
     }
     print_stdout(&out)?;

@@ -1,6 +1,7 @@
 //! The sandbox image pin: which of the config's keys each containerd release honours, what image
 //! it will use, and the rewrite that pins a new one. String in, string out; no I/O.
 
+use crate::merge::{self, Facts, Outcome};
 use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Schema};
 use crate::splice::{self, Lookup, Style};
@@ -101,6 +102,9 @@ pub struct Pin {
     pub image: String,
     /// 1-based line number.
     pub line: usize,
+    /// Which file of the chain holds it (0: the main config).
+    #[serde(skip)]
+    pub file: usize,
 }
 
 /// What a config says about the sandbox image, for one containerd release.
@@ -196,12 +200,13 @@ fn parse(text: &str) -> Result<Parsed<'_>, Error> {
     })
 }
 
-fn find(p: &Parsed, key: &[&str]) -> Result<Option<Pin>, Error> {
+fn find(p: &Parsed, key: &[&str], file: usize) -> Result<Option<Pin>, Error> {
     match splice::lookup(&p.doc, key) {
         Ok(Lookup::Found(f)) => Ok(Some(Pin {
             key: splice::dotted(key, '"'),
             image: f.value,
             line: position(p.raw, f.span.start).0,
+            file,
         })),
         Ok(Lookup::Missing) => Ok(None),
         Err(w) => Err(Error::WrongType {
@@ -212,144 +217,189 @@ fn find(p: &Parsed, key: &[&str]) -> Result<Option<Pin>, Error> {
     }
 }
 
-/// Tells which image `release` (or, when `None`, the release that the schema is meant for)
-/// will use for the config `text`.
-pub fn inspect(text: &str, release: Option<Release>) -> Result<Report, Error> {
-    let p = parse(text)?;
-    report(&p, release)
-}
-
-fn report(p: &Parsed, release: Option<Release>) -> Result<Report, Error> {
-    let (k1, k2, k3) = (find(p, KEY_V1)?, find(p, KEY_V2)?, find(p, KEY_V3)?);
-    let mut warnings = Vec::new();
-    let r = release;
-    let is_1x = r.is_some_and(|r| !r.is_2x());
-    let is_20_22 = r.is_some_and(|r| r.is_2x() && !r.at_least(2, 3));
-    let is_23 = r.is_some_and(|r| r.at_least(2, 3));
-    let name = |r: Option<Release>| r.map_or(String::new(), |r| r.to_string());
-
-    let reads_as_v2 = reads_as_v2(r);
-    // `[plugins.cri]` in any spelling (header, dotted key, inline table) in a version-2+ file.
-    let cri_v1_table = p
-        .doc
-        .get("plugins")
-        .and_then(|t| t.get("cri"))
-        .filter(|i| i.is_table_like() && p.schema != Schema::V1);
-    // Why the release refuses to load the file at all, if it does, and what to do.
-    let refusal = if p.bom && r.is_some_and(|r| r.is_2x()) {
-        Some((
-            "it starts with a UTF-8 byte-order mark".into(),
-            "remove the first 3 bytes of the file".into(),
-        ))
-    } else if is_1x && cri_v1_table.is_some() && (p.schema == Schema::V2 || reads_as_v2) {
-        Some((
-            "`[plugins.cri]` is not a full plugin name (\"invalid plugin key URI\")".into(),
-            "remove the `[plugins.cri]` table: a version-2 config names the plugin `io.containerd.grpc.v1.cri`".into(),
-        ))
-    } else if (is_1x && !reads_as_v2 && p.schema >= Schema::V3)
-        || (is_20_22 && p.schema == Schema::V4)
-    {
-        Some((
-            format!("it does not read config version {}", p.schema),
-            if p.schema == Schema::V4 && !is_1x {
-                "use `version = 3` for containerd 2.0–2.2".into()
-            } else {
-                "use `version = 2` for containerd 1.x".into()
-            },
-        ))
-    } else {
-        None
+fn facts(p: &Parsed, file: usize) -> Result<Facts, Error> {
+    let table = |name| {
+        p.doc
+            .get("plugins")
+            .and_then(|t| t.get(name))
+            .is_some_and(Item::is_table_like)
     };
-    // The pin this release honours; `None` inside when nothing sets it (the default applies).
-    let honoured: Option<Option<&Pin>> = match p.schema {
-        _ if refusal.is_some() => None,
-        Schema::V1 if is_1x => Some(k1.as_ref()),
-        Schema::V1 if is_20_22 => Some(k3.as_ref()),
-        Schema::V1 => Some(k1.as_ref().or(k3.as_ref())),
-        Schema::V2 if is_1x => Some(k2.as_ref()),
-        Schema::V2 => Some(k2.as_ref().or(k3.as_ref())),
-        Schema::V3 | Schema::V4 if reads_as_v2 => Some(k2.as_ref()),
-        Schema::V3 | Schema::V4 if is_23 => Some(k2.as_ref().or(k3.as_ref())),
-        Schema::V3 | Schema::V4 => Some(k3.as_ref()),
-    };
-    if p.schema == Schema::V1 && is_20_22 && k1.is_some() && k3.is_none() {
-        warnings.push(format!(
-            "containerd {} ignores `[plugins.cri] sandbox_image` in a version-1 config and uses its built-in default; run `pausectl set` to add the version-3 key it reads",
-            name(r)
-        ));
-    }
-    if matches!(p.schema, Schema::V3 | Schema::V4)
-        && let Some(k2) = &k2
-    {
-        warnings.push(format!(
-                "line {}: `sandbox_image` under `[plugins.\"io.containerd.grpc.v1.cri\"]` is a version-2 key in a version-{} config: containerd 2.0–2.2 ignore it, 2.3+ let it override `pinned_images.sandbox`; pausectl keeps both in step, or remove it",
-                k2.line, p.schema
-            ));
-    }
-    if let (Some(release), Some((why, help))) = (r, &refusal) {
-        warnings.push(format!(
-            "containerd {release} refuses this file and will not start: {why}; {help}"
-        ));
-    }
-    if p.schema >= Schema::V3 && reads_as_v2 {
-        warnings.push(format!(
-            "containerd {} reads a version-{} config as version 2 and ignores `pinned_images.sandbox`; use `version = 2` for 1.x",
-            name(r),
-            p.schema
-        ));
-    }
-    if let (Some(cri), None) = (cri_v1_table, &refusal) {
-        warnings.push(format!(
-            "line {}: `[plugins.cri]` is a version-1 name in a version-{} config: containerd 1.x refuses to start with it and 2.x ignores it; remove that table",
-            position(p.raw, cri.span().map_or(0, |s| s.start)).0,
-            p.schema
-        ));
-    }
-    if p.bom && refusal.is_none() {
-        warnings.push("the file starts with a UTF-8 byte-order mark, which containerd 2.x refuses; remove the first 3 bytes".into());
-    }
-    if let Some(imports) = p
-        .doc
-        .get("imports")
-        .and_then(Item::as_array)
-        .filter(|a| !a.is_empty())
-    {
-        warnings.push(format!(
-            "the config imports other files ({}); pausectl does not read them yet, and a file imported later that sets the sandbox image wins (on 1.x, one that touches the CRI plugin at all erases this file's pin)",
-            imports.iter().filter_map(Value::as_str).map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
-        ));
-    }
-    if disables_cri(&p.doc) {
-        warnings.push("`disabled_plugins` turns off the CRI plugin: no sandbox image is used until it is enabled".into());
-    }
-
-    let source = honoured.flatten().cloned();
-    let image = match (honoured.is_none(), &source) {
-        (true, _) => None,
-        (false, Some(pin)) => Some(pin.image.clone()),
-        (false, None) => r.and_then(|r| r.default_image()).map(str::to_string),
-    };
-    let pins = [k1, k2, k3].into_iter().flatten().collect();
-    Ok(Report {
+    Ok(Facts {
         schema: p.schema,
-        image,
-        source,
-        pins,
-        warnings,
-        refusal,
+        version: p.doc.get("version").and_then(Item::as_integer).unwrap_or(0),
+        k1: find(p, KEY_V1, file)?,
+        k2: find(p, KEY_V2, file)?,
+        k3: find(p, KEY_V3, file)?,
+        cri_short: table("cri"),
+        cri_full: table("io.containerd.grpc.v1.cri"),
         bom: p.bom,
     })
 }
 
-/// Releases before the version check (1.6.32, 1.7.17) read any version above 2 as version 2
-/// and ignore the version-3 key (measured: 1.6.20 with versions 3 and 4).
-fn reads_as_v2(r: Option<Release>) -> bool {
-    r.is_some_and(|r| {
-        r.major == 1
-            && (r.minor < 6
-                || (r.minor == 6 && r.patch.is_some_and(|p| p < 32))
-                || (r.minor == 7 && r.patch.is_some_and(|p| p < 17)))
+/// Tells which image `release` (or, when `None`, the release that the schema is meant for)
+/// will use for the config `text`, read on its own.
+pub fn inspect(text: &str, release: Option<Release>) -> Result<Report, Error> {
+    inspect_chain(&[("", text)], &[], release).map_err(|(_, e)| e)
+}
+
+/// Tells which image `release` will use for a config and the files it imports: `files` are
+/// `(label, text)` in containerd's load order, the main config first; `missing` names literal
+/// imports that do not exist. An error names the index of the file it is in.
+pub fn inspect_chain(
+    files: &[(&str, &str)],
+    missing: &[String],
+    release: Option<Release>,
+) -> Result<Report, (usize, Error)> {
+    let parsed = files
+        .iter()
+        .enumerate()
+        .map(|(i, (_, text))| parse(text).map_err(|e| (i, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let facts = parsed
+        .iter()
+        .enumerate()
+        .map(|(i, p)| facts(p, i).map_err(|e| (i, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut warnings = Vec::new();
+    for (i, (p, f)) in parsed.iter().zip(&facts).enumerate() {
+        let prefix = if i == 0 {
+            String::new()
+        } else {
+            format!("`{}`: ", files[i].0)
+        };
+        warnings.extend(
+            file_warnings(p, f, release, i == 0)
+                .into_iter()
+                .map(|w| format!("{prefix}{w}")),
+        );
+    }
+    let main = &facts[0];
+    for (i, f) in facts.iter().enumerate().skip(1) {
+        if main.version >= 2 && f.version > main.version {
+            warnings.push(format!(
+                "`{}` has version {}, higher than the main config's {}: containerd 2.0–2.2 then leave a `sandbox_image` of the main config unread, and newer releases refuse such a drop-in; give it `version = {}`",
+                files[i].0, f.version, main.version, main.version
+            ));
+        }
+    }
+    if release.is_none_or(|r| r.is_2x()) {
+        for m in missing {
+            warnings.push(format!("the imported file `{m}` does not exist: containerd 2.x skips it, 1.x refuses to start"));
+        }
+    }
+
+    let outcome = match release {
+        Some(r) => merge::merge(&facts, missing, r),
+        None if files.len() == 1 && missing.is_empty() => Outcome {
+            refusal: None,
+            source: unknown_release(main),
+        },
+        None => {
+            // Imports: 1.x and 2.x merge differently. Say an image only when both agree.
+            let (old, new) = (
+                Release::parse("1.7").unwrap(),
+                Release::parse("2.1").unwrap(),
+            );
+            let (a, b) = (
+                merge::merge(&facts, missing, old),
+                merge::merge(&facts, missing, new),
+            );
+            let image = |o: &Outcome| o.source.as_ref().map(|p| p.image.clone());
+            if a.refusal.is_none() && image(&a) == image(&b) {
+                b
+            } else {
+                warnings.push(format!(
+                    "with these imports containerd 1.x and 2.x do not use the same sandbox image (1.x: {}; 2.x: {}); pass --containerd-version to see which applies",
+                    a.refusal.as_ref().map_or_else(|| image(&a).unwrap_or("its built-in default".into()), |_| "refuses to start".into()),
+                    image(&b).unwrap_or("its built-in default".into()),
+                ));
+                Outcome::default()
+            }
+        }
+    };
+    if let (Some(r), Some((why, help))) = (release, &outcome.refusal) {
+        warnings.push(format!(
+            "containerd {r} refuses this config and will not start: {why}; {help}"
+        ));
+    }
+    let image = match (&outcome.refusal, &outcome.source) {
+        (Some(_), _) => None,
+        (None, Some(pin)) => Some(pin.image.clone()),
+        (None, None) => release.and_then(|r| r.default_image()).map(str::to_string),
+    };
+    let pins = facts
+        .iter()
+        .flat_map(|f| [&f.k1, &f.k2, &f.k3])
+        .flatten()
+        .cloned()
+        .collect();
+    Ok(Report {
+        schema: main.schema,
+        image,
+        source: outcome.source,
+        pins,
+        warnings,
+        refusal: outcome.refusal,
+        bom: main.bom,
     })
+}
+
+/// With the release unknown, a lone file is read as the release its schema is meant for.
+fn unknown_release(f: &Facts) -> Option<Pin> {
+    match f.schema {
+        Schema::V1 => f.k1.clone().or(f.k3.clone()),
+        Schema::V2 => f.k2.clone().or(f.k3.clone()),
+        Schema::V3 | Schema::V4 => f.k3.clone(),
+    }
+}
+
+/// What one file alone tells about the release that reads it.
+fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let known_1x = r.is_some_and(|r| !r.is_2x());
+    if let Some(r) = r.filter(|r| r.is_2x() && !r.at_least(2, 3))
+        && p.schema == Schema::V1
+        && root
+        && f.k1.is_some()
+        && f.k3.is_none()
+    {
+        warnings.push(format!(
+            "containerd {r} ignores `[plugins.cri] sandbox_image` in a version-1 config and uses its built-in default; run `pausectl set` to add the version-3 key it reads"
+        ));
+    }
+    if let (Schema::V3 | Schema::V4, Some(k2)) = (p.schema, &f.k2) {
+        warnings.push(format!(
+            "line {}: `sandbox_image` under `[plugins.\"io.containerd.grpc.v1.cri\"]` is a version-2 key in a version-{} config: containerd 2.0–2.2 ignore it, 2.3+ let it override `pinned_images.sandbox`; pausectl keeps both in step, or remove it",
+            k2.line, p.schema
+        ));
+    }
+    if let Some(r) = r.filter(|r| merge::reads_as_v2(*r))
+        && p.schema >= Schema::V3
+    {
+        warnings.push(format!(
+            "containerd {r} reads a version-{} config as version 2 and ignores `pinned_images.sandbox`; use `version = 2` for 1.x",
+            p.schema
+        ));
+    }
+    if f.cri_short && p.schema != Schema::V1 && !known_1x {
+        let at = p
+            .doc
+            .get("plugins")
+            .and_then(|t| t.get("cri"))
+            .and_then(Item::span);
+        warnings.push(format!(
+            "line {}: `[plugins.cri]` is a version-1 name in a version-{} config: containerd 1.x refuses to start with it and 2.x ignores it; remove that table",
+            position(p.raw, at.map_or(0, |s| s.start)).0,
+            p.schema
+        ));
+    }
+    if p.bom && !r.is_some_and(|r| r.is_2x()) {
+        warnings.push("the file starts with a UTF-8 byte-order mark, which containerd 2.x refuses; remove the first 3 bytes".into());
+    }
+    if disables_cri(&p.doc) {
+        warnings.push("`disabled_plugins` turns off the CRI plugin: no sandbox image is used until it is enabled".into());
+    }
+    warnings
 }
 
 fn disables_cri(doc: &ImDocument<&str>) -> bool {
@@ -372,21 +422,27 @@ fn targets(
         Schema::V1 => (vec![KEY_V1, KEY_V3], vec![]),
         Schema::V2 => (vec![KEY_V2], vec![KEY_V3]),
         // Older 1.x reads a version-3 or 4 file as version 2: give it the key it reads.
-        Schema::V3 | Schema::V4 if reads_as_v2(release) => (vec![KEY_V3, KEY_V2], vec![]),
+        Schema::V3 | Schema::V4 if release.is_some_and(merge::reads_as_v2) => {
+            (vec![KEY_V3, KEY_V2], vec![])
+        }
         Schema::V3 | Schema::V4 => (vec![KEY_V3], vec![KEY_V2]),
     }
 }
 
-/// Rewrites `text` so that every containerd that reads it uses `image` (already validated: no
-/// quotes, backslashes or control characters). Only the pin's bytes change.
-pub fn set(text: &str, image: &str, release: Option<Release>) -> Result<Change, Error> {
+/// Sets `image` at the keys `add` (adding them where missing) and `update` (only where present)
+/// of one file, and checks the result: it parses, those keys read `image`, nothing else changed.
+/// Returns the new text and what it did beyond the obvious.
+fn edit(
+    text: &str,
+    image: &str,
+    add: &[&[&str]],
+    update: &[&[&str]],
+) -> Result<(String, Vec<String>), Error> {
     let p = parse(text)?;
-    let before = report(&p, release)?;
     let style = Style::of(p.raw);
-    let (add, update) = targets(p.schema, release);
-    let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     let mut raw = p.raw.to_string();
-    for key in add.iter().chain(&update) {
+    for key in add.iter().chain(update) {
         let doc = ImDocument::parse(raw.as_str()).map_err(|e| Error::Verify(e.to_string()))?;
         let existing = splice::lookup(&doc, key).map_err(|w| Error::Verify(w.path))?;
         let present = matches!(existing, Lookup::Found(_));
@@ -399,32 +455,145 @@ pub fn set(text: &str, image: &str, release: Option<Release>) -> Result<Change, 
             continue;
         }
         if p.schema == Schema::V1 && *key == KEY_V3 && !present {
-            warnings.push("version-1 config: containerd 2.0–2.2 ignore `[plugins.cri] sandbox_image`, so pausectl also set `[plugins.\"io.containerd.cri.v1.images\".pinned_images] sandbox`, which 2.x reads and 1.x ignores".into());
+            notes.push("version-1 config: containerd 2.0–2.2 ignore `[plugins.cri] sandbox_image`, so pausectl also set `[plugins.\"io.containerd.cri.v1.images\".pinned_images] sandbox`, which 2.x reads and 1.x ignores".into());
         }
         let edit = splice::set(&doc, key, image, style).map_err(|w| Error::Verify(w.path))?;
         raw = splice::apply(&raw, &[edit]);
     }
-    verify(p.raw, &raw, image, &add)?;
-    let text = if p.bom { format!("{BOM}{raw}") } else { raw };
-    let after = inspect(&text, release)?;
-    warnings.extend(after.warnings);
-    // With a known release, the promise is that it uses `image`: check that it will.
-    if let Some(release) = release {
-        if let Some((why, help)) = after.refusal {
-            return Err(Error::Refused { release, why, help });
+    verify(p.raw, &raw, image, add)?;
+    Ok((if p.bom { format!("{BOM}{raw}") } else { raw }, notes))
+}
+
+/// Rewrites `text` so that every containerd that reads it uses `image` (already validated: no
+/// quotes, backslashes or control characters). Only the pin's bytes change.
+pub fn set(text: &str, image: &str, release: Option<Release>) -> Result<Change, Error> {
+    let mut c = set_chain(&[("", text)], &[], image, release).map_err(|(_, e)| e)?;
+    Ok(Change {
+        text: c.texts.remove(0),
+        before: c.before,
+        warnings: c.warnings,
+    })
+}
+
+/// The result of pinning an image in a config and the files it imports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainChange {
+    /// The new text of each file, in the order given (equal to the old where nothing changed).
+    pub texts: Vec<String>,
+    /// The report for the files as they were.
+    pub before: Report,
+    /// What was done beyond the obvious, then the warnings that still hold afterwards.
+    pub warnings: Vec<String>,
+}
+
+/// Like [`set`], for a config and the files it imports (`(label, text)` in load order, as for
+/// [`inspect_chain`]): the main config gets the pin where its schema puts it, every imported
+/// file that sets the pin gets the new image in place, and where a release's merge rules would
+/// still let another value win (1.x: the last file with a CRI plugin table replaces the others;
+/// 2.0–2.2: a newer drop-in stops `sandbox_image` from migrating), the pin goes into the file
+/// that wins. No file outside the chain is touched.
+pub fn set_chain(
+    files: &[(&str, &str)],
+    missing: &[String],
+    image: &str,
+    release: Option<Release>,
+) -> Result<ChainChange, (usize, Error)> {
+    let before = inspect_chain(files, missing, release)?;
+    let mut texts: Vec<String> = files.iter().map(|(_, t)| t.to_string()).collect();
+    let mut notes = Vec::new();
+    let (add, update) = targets(before.schema, release);
+    let (main, n) = edit(&texts[0], image, &add, &update).map_err(|e| (0, e))?;
+    texts[0] = main;
+    notes.extend(n);
+    for (i, text) in texts.iter_mut().enumerate().skip(1) {
+        *text = edit(text, image, &[], &[KEY_V1, KEY_V2, KEY_V3])
+            .map_err(|e| (i, e))?
+            .0;
+    }
+    // Without a release, both merge rules must end on the image.
+    let releases = match release {
+        Some(r) => vec![r],
+        None => vec![
+            Release::parse("1.7").unwrap(),
+            Release::parse("2.1").unwrap(),
+        ],
+    };
+    for _ in 0..=files.len() {
+        let facts = chain_facts(&texts)?;
+        let Some((file, key)) = releases.iter().find_map(|r| {
+            let o = merge::merge(&facts, missing, *r);
+            let wins = o.source.as_ref().is_some_and(|p| p.image == image);
+            (o.refusal.is_none() && !wins).then(|| winner(&facts, *r))
+        }) else {
+            break;
+        };
+        texts[file] = edit(&texts[file], image, &[key], &[])
+            .map_err(|e| (file, e))?
+            .0;
+    }
+    let labelled: Vec<(&str, &str)> = files
+        .iter()
+        .zip(&texts)
+        .map(|((l, _), t)| (*l, t.as_str()))
+        .collect();
+    let after = inspect_chain(&labelled, missing, release)?;
+    let facts = chain_facts(&texts)?;
+    for r in &releases {
+        let o = merge::merge(&facts, missing, *r);
+        if let (Some((why, help)), Some(_)) = (o.refusal, release) {
+            return Err((
+                0,
+                Error::Refused {
+                    release: *r,
+                    why,
+                    help,
+                },
+            ));
         }
-        if after.image.as_deref() != Some(image) {
-            return Err(Error::Verify(format!(
-                "containerd {release} would use {:?}",
-                after.image
-            )));
+        let got = o.source.map(|p| p.image);
+        if got.as_deref().is_some_and(|g| g != image) || (got.is_none() && release.is_some()) {
+            return Err((
+                0,
+                Error::Verify(format!("containerd {r} would use {got:?}")),
+            ));
         }
     }
-    Ok(Change {
-        text,
+    notes.extend(after.warnings);
+    Ok(ChainChange {
+        texts,
         before,
-        warnings,
+        warnings: notes,
     })
+}
+
+fn chain_facts(texts: &[String]) -> Result<Vec<Facts>, (usize, Error)> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| parse(t).and_then(|p| facts(&p, i)).map_err(|e| (i, e)))
+        .collect()
+}
+
+/// The file whose pin release `r` reads last, and the key to set there.
+fn winner(facts: &[Facts], r: Release) -> (usize, &'static [&'static str]) {
+    if r.is_2x() {
+        // Nothing reaches `pinned_images.sandbox`: set it in the main config, which every 2.x
+        // reads, and 1.x ignores there.
+        return (0, KEY_V3);
+    }
+    // 1.x: the last file with the CRI plugin's table (under the name the merge reads) wins.
+    let version = facts
+        .iter()
+        .rev()
+        .map(|f| f.version)
+        .find(|v| *v != 0)
+        .unwrap_or(0);
+    let (key, has): (&'static [&'static str], fn(&Facts) -> bool) = if version <= 1 {
+        (KEY_V1, |f| f.cri_short)
+    } else {
+        (KEY_V2, |f| f.cri_full)
+    };
+    (facts.iter().rposition(has).unwrap_or(0), key)
 }
 
 /// Checks the rewrite: it parses, the pins read `image`, and nothing else changed, key by key.
@@ -659,24 +828,41 @@ mod tests {
     }
 
     #[test]
-    fn imports_are_reported() {
-        let r = inspect(
-            "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n",
-            None,
-        )
-        .unwrap();
+    fn chains_say_which_file_wins_and_warn_about_traps() {
+        let main = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"main.io/p:2\"\n";
+        let drop = "version = 3\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = \"drop.io/p:3\"\n";
+        let files = [("config.toml", main), ("conf.d/10.toml", drop)];
+        let r = inspect_chain(&files, &[], rel("2.1.9")).unwrap();
+        assert_eq!(r.image.as_deref(), Some("drop.io/p:3"));
+        assert_eq!(r.source.as_ref().map(|p| p.file), Some(1));
         assert!(
             r.warnings
                 .iter()
-                .any(|w| w.contains("`/etc/containerd/conf.d/*.toml`")),
+                .any(|w| w.contains("`conf.d/10.toml` has version 3")),
             "{:?}",
             r.warnings
         );
+        // 1.7 refuses the merged version 3; with the release unknown the answer is withheld.
         assert!(
-            inspect("version = 2\nimports = []\n", None)
+            inspect_chain(&files, &[], rel("1.7.24"))
                 .unwrap()
+                .refusal
+                .is_some()
+        );
+        let unknown = inspect_chain(&files, &[], None).unwrap();
+        assert_eq!(unknown.image, None);
+        assert!(
+            unknown
                 .warnings
-                .is_empty()
+                .iter()
+                .any(|w| w.contains("1.x and 2.x do not use the same"))
+        );
+        // Errors name the file they are in.
+        assert_eq!(
+            inspect_chain(&[("a", ""), ("b", "x =")], &[], None)
+                .unwrap_err()
+                .0,
+            1
         );
     }
 

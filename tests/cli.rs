@@ -32,6 +32,20 @@ fn cases() -> Vec<PathBuf> {
     v
 }
 
+/// Copies the folder `from` (if it exists) into `to`, recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        let dest = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+            copy_tree(&path, &dest);
+        } else {
+            fs::copy(&path, dest).unwrap();
+        }
+    }
+}
+
 /// For every case that writes a config: a second identical `set` reports `changed: false`,
 /// leaves bytes and mtime alone, and `--check` then exits 0.
 #[test]
@@ -50,11 +64,7 @@ fn second_set_changes_nothing() {
         }
         let dir = tempfile::tempdir().unwrap();
         // Extra files first (`files/`), then `in.toml` as config.toml; --config names the file.
-        let files = case.join("files");
-        for entry in fs::read_dir(&files).into_iter().flatten() {
-            let path = entry.unwrap().path();
-            fs::copy(&path, dir.path().join(path.strip_prefix(&files).unwrap())).unwrap();
-        }
+        copy_tree(&case.join("files"), dir.path());
         let name = args
             .iter()
             .position(|a| *a == "--config")

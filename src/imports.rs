@@ -1,0 +1,263 @@
+//! containerd's `imports`: which files it loads after the main config, and in which order.
+//!
+//! As containerd does it (measured with 1.6.20, 1.7.24, 2.1.9): breadth-first from the main
+//! file; an entry containing `*` is a glob (matches sorted by name), others are literal paths;
+//! relative entries are joined to the importing file's directory (1.6 before 1.6.29 and 1.7
+//! before 1.7.16 resolved relative globs against the working directory instead); a path seen
+//! before, compared as a string after Go's `filepath.Clean`, is skipped, so cycles end.
+
+use crate::release::Release;
+use std::io;
+use std::path::Path;
+use toml_edit::{ImDocument, Item};
+
+/// More files than any real node has: a guard against pathological globs.
+const MAX_FILES: usize = 1000;
+
+/// The files containerd loads, main config first, in load order.
+#[derive(Debug, Default)]
+pub struct Chain {
+    /// Each file's path (as containerd spells it) and text.
+    pub files: Vec<(String, String)>,
+    /// Literal imports that do not exist.
+    pub missing: Vec<String>,
+    /// What the user should know about how the imports resolve.
+    pub notes: Vec<String>,
+}
+
+/// A file of the chain that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The OS refused to read it.
+    #[error("cannot read the imported file `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// It is not UTF-8.
+    #[error("the imported file `{path}` is not UTF-8 text")]
+    NotUtf8 {
+        /// The file.
+        path: String,
+    },
+    /// An `imports` entry containerd cannot use.
+    #[error(
+        "`{path}`: `imports` must be an array of paths (strings); containerd refuses this file"
+    )]
+    BadImports {
+        /// The importing file.
+        path: String,
+    },
+    /// A glob that Go's `filepath.Glob` rejects.
+    #[error("`{path}`: the import pattern `{pattern}` is malformed; containerd refuses it")]
+    BadPattern {
+        /// The importing file.
+        path: String,
+        /// The pattern.
+        pattern: String,
+    },
+    /// Too many files.
+    #[error("the imports of `{path}` add up to more than {MAX_FILES} files")]
+    TooMany {
+        /// The main config.
+        path: String,
+    },
+}
+
+/// Go's `filepath.Clean`, lexically: no `.`, no `x/..`, no doubled or trailing separators.
+pub fn clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if rooted => {}
+            _ => parts.push(part),
+        }
+    }
+    match (rooted, parts.is_empty()) {
+        (true, _) => format!("/{}", parts.join("/")),
+        (false, true) => ".".into(),
+        (false, false) => parts.join("/"),
+    }
+}
+
+/// Go's `filepath.Dir`.
+fn dir(path: &str) -> String {
+    match path.rfind('/') {
+        Some(i) => clean(&path[..=i]),
+        None => ".".into(),
+    }
+}
+
+/// Releases that resolved a relative glob against the working directory, not the file's.
+fn globs_from_cwd(r: Option<Release>) -> bool {
+    r.is_some_and(|r| {
+        r.major == 1
+            && ((r.minor == 6 && r.patch.is_some_and(|p| p < 29))
+                || (r.minor == 7 && r.patch.is_some_and(|p| p < 16))
+                || r.minor < 6)
+    })
+}
+
+/// The `imports` of one file, resolved as `release` resolves them.
+fn resolve(
+    parent: &str,
+    text: &str,
+    release: Option<Release>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<String>, ImportError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // A file that is not TOML is reported by the caller, which parses it again.
+    let Ok(doc) = ImDocument::parse(text) else {
+        return Ok(Vec::new());
+    };
+    let Some(item) = doc.get("imports") else {
+        return Ok(Vec::new());
+    };
+    let bad = || ImportError::BadImports {
+        path: parent.to_string(),
+    };
+    let entries = match item {
+        Item::Value(v) => v.as_array().ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    let mut out = Vec::new();
+    for entry in entries.iter() {
+        let entry = entry.as_str().ok_or_else(bad)?;
+        let relative = !entry.starts_with('/');
+        let is_glob = entry.contains('*');
+        let path = if is_glob && relative && globs_from_cwd(release) {
+            notes.push(format!(
+                "containerd {} resolves the relative glob `{entry}` in `{parent}` against its working directory (`/` when systemd starts it), not the file's directory; use an absolute path",
+                release.map_or(String::new(), |r| r.to_string())
+            ));
+            clean(entry)
+        } else if relative {
+            clean(&format!("{}/{entry}", dir(parent)))
+        } else {
+            clean(entry)
+        };
+        if !is_glob {
+            out.push(path);
+            continue;
+        }
+        let matches = glob::glob(&path).map_err(|_| ImportError::BadPattern {
+            path: parent.to_string(),
+            pattern: entry.to_string(),
+        })?;
+        // A glob that matches nothing is normal (2.2+ import an empty conf.d by default).
+        out.extend(matches.flatten().map(|p| clean(&p.to_string_lossy())));
+    }
+    Ok(out)
+}
+
+/// True when `text` has a non-empty `imports` array.
+pub fn declared(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    ImDocument::parse(text).is_ok_and(|d| {
+        d.get("imports")
+            .and_then(Item::as_array)
+            .is_some_and(|a| !a.is_empty())
+    })
+}
+
+/// Loads the chain that starts at `main` (its path as given to containerd, and its text).
+pub fn load(main: &Path, main_text: &str, release: Option<Release>) -> Result<Chain, ImportError> {
+    let main = main.to_string_lossy().into_owned();
+    let mut chain = Chain::default();
+    let mut seen = vec![main.clone()];
+    let mut pending = resolve(&main, main_text, release, &mut chain.notes)?;
+    chain.files.push((main.clone(), main_text.to_string()));
+    while !pending.is_empty() {
+        let path = pending.remove(0);
+        if seen.contains(&path) {
+            continue;
+        }
+        seen.push(path.clone());
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                chain.missing.push(path);
+                continue;
+            }
+            Err(source) => return Err(ImportError::Read { path, source }),
+        };
+        let text =
+            String::from_utf8(bytes).map_err(|_| ImportError::NotUtf8 { path: path.clone() })?;
+        pending.extend(resolve(&path, &text, release, &mut chain.notes)?);
+        chain.files.push((path, text));
+        if chain.files.len() > MAX_FILES {
+            return Err(ImportError::TooMany { path: main });
+        }
+    }
+    Ok(chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn cleans_like_go() {
+        for (input, want) in [
+            ("conf.d/../config.toml", "config.toml"),
+            ("./a//b/", "a/b"),
+            (
+                "/etc/containerd/./conf.d/x.toml",
+                "/etc/containerd/conf.d/x.toml",
+            ),
+            ("../x", "../x"),
+            ("/../x", "/x"),
+            ("", "."),
+        ] {
+            assert_eq!(clean(input), want, "{input}");
+        }
+        assert_eq!(dir("config.toml"), ".");
+        assert_eq!(dir("/etc/containerd/config.toml"), "/etc/containerd");
+    }
+
+    #[test]
+    fn loads_breadth_first_skipping_repeats() {
+        let d = tempfile::tempdir().unwrap();
+        let p = |s: &str| d.path().join(s).to_string_lossy().into_owned();
+        fs::create_dir(d.path().join("conf.d")).unwrap();
+        // main imports a (which imports c) and b; then a glob that matches a and b again.
+        let main = format!(
+            "imports = [\"conf.d/a.toml\", \"{}\", \"conf.d/*.toml\", \"missing.toml\"]\n",
+            p("conf.d/b.toml")
+        );
+        fs::write(p("config.toml"), &main).unwrap();
+        fs::write(
+            p("conf.d/a.toml"),
+            "imports = [\"c.toml\", \"../config.toml\"]\n",
+        )
+        .unwrap();
+        fs::write(p("conf.d/b.toml"), "").unwrap();
+        fs::write(p("conf.d/c.toml"), "").unwrap();
+        let chain = load(Path::new(&p("config.toml")), &main, None).unwrap();
+        let names: Vec<&str> = chain
+            .files
+            .iter()
+            .map(|(f, _)| f.rsplit('/').next().unwrap())
+            .collect();
+        assert_eq!(names, ["config.toml", "a.toml", "b.toml", "c.toml"]);
+        assert_eq!(chain.missing, [p("missing.toml")]);
+    }
+
+    #[test]
+    fn refuses_what_containerd_refuses() {
+        let bad = |text: &str| resolve("/etc/containerd/config.toml", text, None, &mut Vec::new());
+        assert!(bad("imports = \"x.toml\"\n").is_err());
+        assert!(bad("imports = [1]\n").is_err());
+        assert!(bad("[imports]\n").is_err());
+        assert!(bad("imports = [\"/tmp/[*.toml\"]\n").is_err());
+        assert_eq!(bad("imports = []\n").unwrap(), Vec::<String>::new());
+    }
+}

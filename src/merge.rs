@@ -1,0 +1,274 @@
+//! How containerd combines a config and the files it imports into the sandbox image it uses.
+//!
+//! Measured with 1.6.20, 1.7.24 and 2.1.9 (`config dump`), read in the source for the rest:
+//! - Files load breadth-first from the main one; the merged `version` is the last non-zero one.
+//! - 1.x replaces each `plugins."<name>"` table wholesale with the last file's, so a drop-in that
+//!   touches the CRI plugin at all erases an earlier pin; a merged version 2+ with a
+//!   `[plugins.cri]` table anywhere is refused; a missing literal import is refused.
+//! - 2.x merges key by key. A file older than the merged version so far is migrated as it
+//!   loads; at the end `cri` is renamed when the main file is version 1, and `sandbox_image`
+//!   moves to `pinned_images.sandbox` when the merged version is 2 (2.3+: always). So in
+//!   2.0–2.2 a version-3 drop-in beside a version-2 main file leaves the main file's
+//!   `sandbox_image` unread. A missing literal import is skipped.
+
+use crate::pin::Pin;
+use crate::release::Release;
+use crate::schema::Schema;
+
+/// What one file says that matters for the merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// The file's schema.
+    pub schema: Schema,
+    /// The `version` as written; 0 when absent.
+    pub version: i64,
+    /// `[plugins.cri] sandbox_image`.
+    pub k1: Option<Pin>,
+    /// `[plugins."io.containerd.grpc.v1.cri"] sandbox_image`.
+    pub k2: Option<Pin>,
+    /// `[plugins."io.containerd.cri.v1.images".pinned_images] sandbox`.
+    pub k3: Option<Pin>,
+    /// `plugins.cri` is a table, in any spelling.
+    pub cri_short: bool,
+    /// `plugins."io.containerd.grpc.v1.cri"` is a table, in any spelling.
+    pub cri_full: bool,
+    /// The file starts with a UTF-8 byte-order mark.
+    pub bom: bool,
+}
+
+/// What a release makes of the merged files.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// Why it refuses to start, and what to do; `None` when it loads the files.
+    pub refusal: Option<(String, String)>,
+    /// The pin it uses; `None` for its built-in default.
+    pub source: Option<Pin>,
+}
+
+fn refused(why: impl Into<String>, help: impl Into<String>) -> Outcome {
+    Outcome {
+        refusal: Some((why.into(), help.into())),
+        source: None,
+    }
+}
+
+/// Releases before the version check (1.6.32, 1.7.17) read any version above 2 as version 2
+/// and ignore the version-3 key (measured: 1.6.20 with versions 3 and 4).
+pub fn reads_as_v2(r: Release) -> bool {
+    r.major == 1
+        && (r.minor < 6
+            || (r.minor == 6 && r.patch.is_some_and(|p| p < 32))
+            || (r.minor == 7 && r.patch.is_some_and(|p| p < 17)))
+}
+
+/// The outcome of loading `files` (main first, in load order) with release `r`; `missing`
+/// names literal imports that do not exist.
+pub fn merge(files: &[Facts], missing: &[String], r: Release) -> Outcome {
+    if r.is_2x() {
+        merge_2x(files, r)
+    } else {
+        merge_1x(files, missing, r)
+    }
+}
+
+fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
+    if let Some(m) = missing.first() {
+        return refused(
+            format!("the imported file `{m}` does not exist"),
+            "create it, or remove it from `imports`",
+        );
+    }
+    let mut version = 0;
+    // The CRI plugin's table under each name, as the last file that has one wrote it.
+    let (mut short, mut full): (Option<Option<Pin>>, Option<Option<Pin>>) = (None, None);
+    for f in files {
+        if f.version != 0 {
+            version = f.version;
+        }
+        if f.cri_short {
+            short = Some(f.k1.clone());
+        }
+        if f.cri_full {
+            full = Some(f.k2.clone());
+        }
+    }
+    if version >= 3 && !reads_as_v2(r) {
+        return refused(
+            format!("it does not read config version {version}"),
+            "use `version = 2` for containerd 1.x",
+        );
+    }
+    if version >= 2 && short.is_some() {
+        return refused(
+            "`[plugins.cri]` is not a full plugin name (\"invalid plugin key URI\")",
+            "remove the `[plugins.cri]` table: a version-2 config names the plugin `io.containerd.grpc.v1.cri`",
+        );
+    }
+    // A version-1 merge reads the CRI plugin's settings from `cri` only (measured: a table under
+    // the full name is ignored there).
+    let table = if version <= 1 { short } else { full };
+    Outcome {
+        refusal: None,
+        source: table.flatten(),
+    }
+}
+
+fn merge_2x(files: &[Facts], r: Release) -> Outcome {
+    if let Some(i) = files.iter().position(|f| f.bom) {
+        let which = if i == 0 {
+            "the config"
+        } else {
+            "an imported file"
+        };
+        return refused(
+            format!("{which} starts with a UTF-8 byte-order mark"),
+            "remove the first 3 bytes of that file",
+        );
+    }
+    let root = files.first().map_or(0, |f| f.version);
+    let mut version = 0;
+    let (mut k1, mut k2, mut k3) = (None, None, None);
+    for f in files {
+        let (mut f1, mut f2, mut f3) = (f.k1.clone(), f.k2.clone(), f.k3.clone());
+        // A file older than what is merged so far is migrated as it loads.
+        if f.version < version {
+            if f.version <= 1 && version >= 2 && f1.is_some() {
+                f2 = f1.take();
+            }
+            if f.version <= 2 && version >= 3 {
+                f3 = f2.take().or(f3);
+            }
+        }
+        k1 = f1.or(k1);
+        k2 = f2.or(k2);
+        k3 = f3.or(k3);
+        if f.version != 0 {
+            version = f.version;
+        }
+    }
+    if version == 4 && !r.at_least(2, 3) {
+        return refused(
+            "it does not read config version 4",
+            "use `version = 3` for containerd 2.0–2.2",
+        );
+    }
+    if root <= 1 && k1.is_some() {
+        k2 = k1;
+    }
+    if version == 2 || r.at_least(2, 3) {
+        k3 = k2.or(k3);
+    }
+    Outcome {
+        refusal: None,
+        source: k3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin(file: usize, image: &str) -> Option<Pin> {
+        Some(Pin {
+            key: String::new(),
+            image: image.into(),
+            line: 1,
+            file,
+        })
+    }
+
+    fn facts(
+        version: i64,
+        k1: Option<Pin>,
+        k2: Option<Pin>,
+        k3: Option<Pin>,
+        cri_full: bool,
+    ) -> Facts {
+        let schema = match version {
+            2 => Schema::V2,
+            3 => Schema::V3,
+            4 => Schema::V4,
+            _ => Schema::V1,
+        };
+        Facts {
+            schema,
+            version,
+            cri_short: k1.is_some(),
+            cri_full: cri_full || k2.is_some(),
+            k1,
+            k2,
+            k3,
+            bom: false,
+        }
+    }
+
+    fn image(files: &[Facts], r: &str) -> Result<Option<String>, String> {
+        let o = merge(files, &[], Release::parse(r).unwrap());
+        match o.refusal {
+            Some((why, _)) => Err(why),
+            None => Ok(o.source.map(|p| p.image)),
+        }
+    }
+
+    /// The measurements t1–t13 from the design notes, as containerd reported them.
+    #[test]
+    fn follows_measured_chains() {
+        let main_v2 = facts(2, None, pin(0, "main:2"), None, false);
+        // t1: a version-3 drop-in beside a version-2 main file.
+        let t1 = [main_v2.clone(), facts(3, None, None, None, false)];
+        assert_eq!(image(&t1, "1.6.20"), Ok(Some("main:2".into())));
+        assert!(image(&t1, "1.7.24").is_err());
+        assert_eq!(image(&t1, "2.1.9"), Ok(None));
+        // t2: version-3 main, version-2 drop-in setting sandbox_image: migrated as it loads.
+        let t2 = [
+            facts(3, None, None, pin(0, "main:3"), false),
+            facts(2, None, pin(1, "drop:2"), None, false),
+        ];
+        for r in ["1.6.20", "1.7.24", "2.1.9"] {
+            assert_eq!(image(&t2, r), Ok(Some("drop:2".into())), "{r}");
+        }
+        // t3: a drop-in that touches the CRI plugin erases the pin on 1.x only.
+        let t3 = [main_v2.clone(), facts(2, None, None, None, true)];
+        assert_eq!(image(&t3, "1.7.24"), Ok(None));
+        assert_eq!(image(&t3, "2.1.9"), Ok(Some("main:2".into())));
+        // t9: version-1 main, version-2 drop-in: 1.x refuses, 2.1 honours the main pin.
+        let t9 = [
+            facts(0, pin(0, "main:1"), None, None, false),
+            facts(2, None, None, None, true),
+        ];
+        assert!(image(&t9, "1.7.24").is_err());
+        assert_eq!(image(&t9, "2.1.9"), Ok(Some("main:1".into())));
+        // t10: sandbox_image in the main file beats pinned_images.sandbox in a drop-in.
+        let t10 = [
+            main_v2.clone(),
+            facts(2, None, None, pin(1, "drop:3"), false),
+        ];
+        for r in ["1.6.20", "1.7.24", "2.1.9"] {
+            assert_eq!(image(&t10, r), Ok(Some("main:2".into())), "{r}");
+        }
+        // t12: version-2 main, version-1 drop-in.
+        let t12 = [main_v2, facts(0, pin(1, "drop:1"), None, None, false)];
+        assert!(image(&t12, "1.6.20").is_err());
+        assert_eq!(image(&t12, "2.1.9"), Ok(Some("drop:1".into())));
+        // t14/t15: in a version-1 file 1.x reads only `[plugins.cri]`; 2.1 reads neither.
+        let t14 = [facts(0, None, pin(0, "full:1"), None, false)];
+        assert_eq!(image(&t14, "1.6.20"), Ok(None));
+        assert_eq!(image(&t14, "1.7.24"), Ok(None));
+        assert_eq!(image(&t14, "2.1.9"), Ok(None));
+        let t15 = [facts(0, pin(0, "short:1"), pin(0, "full:1"), None, false)];
+        assert_eq!(image(&t15, "1.7.24"), Ok(Some("short:1".into())));
+        assert_eq!(image(&t15, "2.1.9"), Ok(None));
+        // A missing literal import: refused by 1.x, skipped by 2.x.
+        let one = [facts(2, None, None, None, false)];
+        assert!(
+            merge(&one, &["x.toml".into()], Release::parse("1.7").unwrap())
+                .refusal
+                .is_some()
+        );
+        assert!(
+            merge(&one, &["x.toml".into()], Release::parse("2.1").unwrap())
+                .refusal
+                .is_none()
+        );
+    }
+}
