@@ -105,11 +105,13 @@ fn globs_from_cwd(r: Option<Release>) -> bool {
     })
 }
 
-/// The `imports` of one file, resolved as `release` resolves them.
+/// The `imports` of one file, resolved as `release` resolves them; globs also match the
+/// paths in `overlay` (files about to be written).
 fn resolve(
     parent: &str,
     text: &str,
     release: Option<Release>,
+    overlay: &[(String, String)],
     notes: &mut Vec<String>,
 ) -> Result<Vec<String>, ImportError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -150,11 +152,77 @@ fn resolve(
         let matches = glob::glob(&path).map_err(|_| ImportError::BadPattern {
             path: parent.to_string(),
             pattern: entry.to_string(),
-        })?;
-        // A glob that matches nothing is normal (2.2+ import an empty conf.d by default).
-        out.extend(matches.flatten().map(|p| clean(&p.to_string_lossy())));
+        })?; // A glob that matches nothing is normal (2.2+ import an empty conf.d by default).
+        let mut found: Vec<String> = matches
+            .flatten()
+            .map(|p| clean(&p.to_string_lossy()))
+            .collect();
+        let pattern = glob::Pattern::new(&path).expect("glob() accepted it");
+        let extra: Vec<String> = overlay
+            .iter()
+            .map(|(p, _)| p.clone())
+            .filter(|p| pattern.matches(p) && !found.contains(p))
+            .collect();
+        found.extend(extra);
+        found.sort();
+        out.extend(found);
     }
     Ok(out)
+}
+
+/// `text` with `path` appended to its root `imports` array (created after the root keys, before
+/// the first table, when there is none). Only those bytes change.
+pub fn add_import(text: &str, path: &str) -> Result<String, String> {
+    let (bom, raw) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => ("\u{feff}", rest),
+        None => ("", text),
+    };
+    let doc = ImDocument::parse(raw).map_err(|e| e.message().trim().to_string())?;
+    let entry = format!("\"{path}\"");
+    let nl = if raw.contains("\r\n") { "\r\n" } else { "\n" };
+    let out = match doc.get("imports") {
+        Some(Item::Value(toml_edit::Value::Array(a))) => {
+            let span = a.span().ok_or("`imports` has no position")?;
+            // After the last entry (its trailing comma and comments stay after it), or inside `[]`.
+            match a.iter().filter_map(|v| v.span()).last() {
+                Some(last) => format!("{}, {entry}{}", &raw[..last.end], &raw[last.end..]),
+                None => format!(
+                    "{}{entry}{}",
+                    &raw[..span.start + 1],
+                    &raw[span.start + 1..]
+                ),
+            }
+        }
+        Some(_) => return Err("`imports` is not an array".into()),
+        None => {
+            // A root key must come before the first table header.
+            let first_table = doc
+                .iter()
+                .filter_map(|(_, i)| match i {
+                    Item::Table(t) if !t.is_dotted() => t.span().map(|s| s.start),
+                    Item::ArrayOfTables(a) => {
+                        a.iter().filter_map(|t| t.span()).map(|s| s.start).min()
+                    }
+                    _ => None,
+                })
+                .min()
+                .unwrap_or(raw.len());
+            let root_end = doc
+                .iter()
+                .filter_map(|(_, i)| i.as_value().and_then(|v| v.span()))
+                .map(|s| s.end)
+                .filter(|e| *e <= first_table)
+                .max();
+            let at = root_end.map_or(0, |e| raw[e..].find('\n').map_or(raw.len(), |i| e + i + 1));
+            let line = format!("imports = [{entry}]");
+            if at == raw.len() && !raw.is_empty() && !raw.ends_with('\n') {
+                format!("{raw}{nl}{line}")
+            } else {
+                format!("{}{line}{nl}{}", &raw[..at], &raw[at..])
+            }
+        }
+    };
+    Ok(format!("{bom}{out}"))
 }
 
 /// True when `text` has a non-empty `imports` array.
@@ -169,10 +237,20 @@ pub fn declared(text: &str) -> bool {
 
 /// Loads the chain that starts at `main` (its path as given to containerd, and its text).
 pub fn load(main: &Path, main_text: &str, release: Option<Release>) -> Result<Chain, ImportError> {
+    load_with(main, main_text, release, &[])
+}
+
+/// Like [`load`], as if the files in `overlay` (cleaned paths and texts) existed.
+pub fn load_with(
+    main: &Path,
+    main_text: &str,
+    release: Option<Release>,
+    overlay: &[(String, String)],
+) -> Result<Chain, ImportError> {
     let main = main.to_string_lossy().into_owned();
     let mut chain = Chain::default();
     let mut seen = vec![main.clone()];
-    let mut pending = resolve(&main, main_text, release, &mut chain.notes)?;
+    let mut pending = resolve(&main, main_text, release, overlay, &mut chain.notes)?;
     chain.files.push((main.clone(), main_text.to_string()));
     while !pending.is_empty() {
         let path = pending.remove(0);
@@ -180,6 +258,11 @@ pub fn load(main: &Path, main_text: &str, release: Option<Release>) -> Result<Ch
             continue;
         }
         seen.push(path.clone());
+        if let Some((_, text)) = overlay.iter().find(|(p, _)| *p == path) {
+            pending.extend(resolve(&path, text, release, overlay, &mut chain.notes)?);
+            chain.files.push((path, text.clone()));
+            continue;
+        }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -190,7 +273,7 @@ pub fn load(main: &Path, main_text: &str, release: Option<Release>) -> Result<Ch
         };
         let text =
             String::from_utf8(bytes).map_err(|_| ImportError::NotUtf8 { path: path.clone() })?;
-        pending.extend(resolve(&path, &text, release, &mut chain.notes)?);
+        pending.extend(resolve(&path, &text, release, overlay, &mut chain.notes)?);
         chain.files.push((path, text));
         if chain.files.len() > MAX_FILES {
             return Err(ImportError::TooMany { path: main });
@@ -250,10 +333,42 @@ mod tests {
         assert_eq!(names, ["config.toml", "a.toml", "b.toml", "c.toml"]);
         assert_eq!(chain.missing, [p("missing.toml")]);
     }
+    #[test]
+    fn adds_an_import_and_nothing_else() {
+        let add = |t: &str| add_import(t, "/etc/containerd/conf.d/pause.toml").unwrap();
+        let p = "\"/etc/containerd/conf.d/pause.toml\"";
+        assert_eq!(
+            add("version = 2\n[grpc]\n"),
+            format!("version = 2\nimports = [{p}]\n[grpc]\n")
+        );
+        assert_eq!(add("[grpc]\n"), format!("imports = [{p}]\n[grpc]\n"));
+        assert_eq!(add("version = 2"), format!("version = 2\nimports = [{p}]"));
+        assert_eq!(
+            add("version = 2\nimports = []\n"),
+            format!("version = 2\nimports = [{p}]\n")
+        );
+        assert_eq!(
+            add("imports = [\n  \"a.toml\", # a\n]\n"),
+            format!("imports = [\n  \"a.toml\", {p}, # a\n]\n")
+        );
+        assert_eq!(
+            add("version = 2\r\n[grpc]\r\n"),
+            format!("version = 2\r\nimports = [{p}]\r\n[grpc]\r\n")
+        );
+        assert!(add_import("imports = 'x'\n", "/a").is_err());
+    }
 
     #[test]
     fn refuses_what_containerd_refuses() {
-        let bad = |text: &str| resolve("/etc/containerd/config.toml", text, None, &mut Vec::new());
+        let bad = |text: &str| {
+            resolve(
+                "/etc/containerd/config.toml",
+                text,
+                None,
+                &[],
+                &mut Vec::new(),
+            )
+        };
         assert!(bad("imports = \"x.toml\"\n").is_err());
         assert!(bad("imports = [1]\n").is_err());
         assert!(bad("[imports]\n").is_err());

@@ -15,7 +15,9 @@ pub mod release;
 pub mod schema;
 pub mod splice;
 
-pub use pin::{ChainChange, Change, Error, Pin, Report, inspect, inspect_chain, set, set_chain};
+pub use pin::{
+    ChainChange, Change, Error, Pin, Report, inspect, inspect_chain, set, set_chain, set_chain_at,
+};
 pub use reference::{ImageRef, RefError, Registry};
 pub use release::Release;
 pub use schema::Schema;

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use pausectl::imports::{self, Chain};
 use pausectl::managed::{self, Managed};
-use pausectl::{ImageRef, Pin, Registry, Release, Report, atomic, diff};
+use pausectl::{ImageRef, Pin, Registry, Release, Report, Schema, atomic, diff};
 use serde_json::json;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -56,6 +56,10 @@ struct SetArgs {
     /// Edit a config that another tool (k3s, rke2, k0s, microk8s) regenerates
     #[arg(long)]
     force: bool,
+    /// Put the pin in a file of its own at PATH (created with the config's version) and make
+    /// sure the config imports it, for a main config that belongs to a package or another tool
+    #[arg(long, value_name = "PATH")]
+    drop_in: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
 }
@@ -301,22 +305,31 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     if let Some(w) = kubeadm_warning(&image) {
         warnings.push(w);
     }
-    let change = pausectl::set_chain(&files, &chain.missing, &image, release)
-        .map_err(|(i, e)| config_error(files[i].0, e))?;
-    warnings.extend(chain.notes.iter().cloned());
-    warnings.extend(change.warnings.iter().cloned());
-    // Which files change: the main config (or a new one), and drop-ins whose pin had to move.
-    let changes: Vec<usize> = (0..files.len())
-        .filter(|&i| change.texts[i] != files[i].1 || (i == 0 && input.missing))
-        .collect();
-    let changed = !changes.is_empty();
-    let old = |i: usize| {
-        if i == 0 && input.missing {
-            ""
-        } else {
-            files[i].1
+    let plan = match &args.drop_in {
+        Some(path) => plan_drop_in(&args, &input, path, &image, release)?,
+        None => {
+            let change = pausectl::set_chain(&files, &chain.missing, &image, release)
+                .map_err(|(i, e)| config_error(files[i].0, e))?;
+            let mut olds: Vec<String> = files.iter().map(|(_, t)| t.to_string()).collect();
+            if input.missing {
+                olds[0].clear();
+            }
+            Plan {
+                labels: files.iter().map(|(l, _)| l.to_string()).collect(),
+                olds,
+                news: change.texts,
+                created: (0..files.len()).map(|i| i == 0 && input.missing).collect(),
+                before: change.before,
+                warnings: chain.notes.iter().cloned().chain(change.warnings).collect(),
+            }
         }
     };
+    warnings.extend(plan.warnings.iter().cloned());
+    // Which files change: the main config (or a new one), and imported files.
+    let changes: Vec<usize> = (0..plan.labels.len())
+        .filter(|&i| plan.news[i] != plan.olds[i] || plan.created[i])
+        .collect();
+    let changed = !changes.is_empty();
     // The diff goes to standard error when standard output carries the config.
     let diff_to_stderr = input.target.is_none();
     let tty = if diff_to_stderr {
@@ -328,9 +341,9 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         .iter()
         .map(|&i| {
             diff::unified(
-                old(i),
-                &change.texts[i],
-                files[i].0,
+                &plan.olds[i],
+                &plan.news[i],
+                &plan.labels[i],
                 !args.common.json && color(tty),
             )
         })
@@ -343,14 +356,14 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             None => {
                 // Standard output carries the config: failing to write it is an error.
                 let mut out = io::stdout().lock();
-                out.write_all(change.texts[0].as_bytes())
+                out.write_all(plan.news[0].as_bytes())
                     .and_then(|()| out.flush())
                     .context("cannot write the config to standard output")?;
             }
             Some(main) => {
-                // Drop-ins first: the main config, written last, is what a rerun starts from.
+                // Imported files first: the main config, written last, is what a rerun starts from.
                 for &i in changes.iter().rev() {
-                    let label = files[i].0;
+                    let label = plan.labels[i].as_str();
                     let target = if i == 0 {
                         main.clone()
                     } else {
@@ -358,12 +371,12 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                             .with_context(|| format!("cannot use `{label}`"))?
                     };
                     let mut backup = None;
-                    if args.backup && !(i == 0 && input.missing) {
-                        let path = atomic::backup(&target, old(i).as_bytes())
+                    if args.backup && !plan.created[i] {
+                        let path = atomic::backup(&target, plan.olds[i].as_bytes())
                             .with_context(|| format!("cannot write a backup of `{label}`"))?;
                         backup = Some(path);
                     }
-                    atomic::write(&target, change.texts[i].as_bytes())
+                    atomic::write(&target, plan.news[i].as_bytes())
                         .map_err(|e| write_error(label, &e, backup.as_deref()))?;
                     backups.extend(backup);
                     written = true;
@@ -375,16 +388,10 @@ fn set(args: SetArgs) -> Result<ExitCode> {
 
     if args.common.json {
         let out = json!({
-            "config": label,
-            "config_version": change.before.schema.number(),
-            "containerd_version": release.map(|r| r.to_string()),
-            "before": change.before.image,
-            "after": image,
+            "config": label,            "config_version": plan.before.schema.number(),"containerd_version": release.map(|r| r.to_string()),            "before": plan.before.image,"after": image,
             "changed": changed,
             "written": written,
-            "backup": backup.as_ref().map(|p| p.display().to_string()),
-            "files": changes.iter().map(|&i| files[i].0).collect::<Vec<_>>(),
-            "created": input.missing && written,
+            "backup": backup.as_ref().map(|p| p.display().to_string()),            "files": changes.iter().map(|&i| &plan.labels[i]).collect::<Vec<_>>(),"created": input.missing && written,
             "diff": diff,
             "warnings": warnings,
         });
@@ -401,12 +408,12 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             }
             eprintln!(
                 "{}",
-                summary(label, &change.before, &image, changed, &args, input.missing)
+                summary(label, &plan.before, &image, changed, &args, input.missing)
                     + &also(
                         &changes
                             .iter()
                             .filter(|&&i| i > 0)
-                            .map(|&i| files[i].0)
+                            .map(|&i| plan.labels[i].as_str())
                             .collect::<Vec<_>>()
                     )
             );
@@ -446,6 +453,123 @@ fn write_error(label: &str, e: &atomic::WriteError, backup: Option<&Path>) -> an
         "cannot write `{label}`: {}; the file is left as it was{backup}{help}",
         e.error
     )
+}
+
+/// What `set` will write: every file of the chain, before and after.
+struct Plan {
+    /// Each file's name, the main config first.
+    labels: Vec<String>,
+    /// Each file's text now (empty for a file that does not exist yet).
+    olds: Vec<String>,
+    /// Each file's text after the change.
+    news: Vec<String>,
+    /// The file does not exist yet.
+    created: Vec<bool>,
+    /// What containerd used before.
+    before: Report,
+    /// What the user should know.
+    warnings: Vec<String>,
+}
+
+/// `set --drop-in PATH`: the pin goes into a file of its own, which the main config must import.
+fn plan_drop_in(
+    args: &SetArgs,
+    input: &Input,
+    path: &Path,
+    image: &str,
+    release: Option<Release>,
+) -> Result<Plan> {
+    if input.target.is_none() {
+        bail!("--drop-in needs a config file, not standard input");
+    }
+    if input.missing {
+        bail!(
+            "--drop-in needs the main config `{}` to exist: it must import the drop-in",
+            input.label
+        );
+    }
+    // Absolute paths, so that the imports containerd resolves can be compared with the drop-in.
+    let absolute = |p: &Path| std::path::absolute(p).map(|a| imports::clean(&a.to_string_lossy()));
+    let main = absolute(&args.common.config)?;
+    let drop_in = absolute(path)?;
+    let existing = match std::fs::read(&drop_in) {
+        Ok(b) => Some(String::from_utf8(b).map_err(|_| anyhow!("`{drop_in}` is not UTF-8 text"))?),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{drop_in}`")),
+    };
+    // A new drop-in has the main config's version: a higher one is the 2.0–2.2 trap.
+    let schema = pausectl::inspect(&input.text, None)
+        .map_err(|e| config_error(&input.label, e))?
+        .schema;
+    let text = existing.clone().unwrap_or_else(|| match schema {
+        Schema::V1 => String::new(),
+        s => format!("version = {s}\n"),
+    });
+    let overlay = [(drop_in.clone(), text)];
+    let mut main_text = input.text.clone();
+    let mut chain = imports::load_with(Path::new(&main), &main_text, release, &overlay)?;
+    if !chain.files.iter().any(|(p, _)| *p == drop_in) {
+        // Relative to the config's directory when inside it (every release joins a relative
+        // literal import to the importing file's directory), absolute otherwise.
+        let dir = format!(
+            "{}/",
+            Path::new(&main)
+                .parent()
+                .map_or(String::new(), |d| d.to_string_lossy().into_owned())
+        );
+        let entry = drop_in.strip_prefix(&dir).unwrap_or(&drop_in);
+        main_text =
+            imports::add_import(&main_text, entry).map_err(|e| anyhow!("{}: {e}", input.label))?;
+        chain = imports::load_with(Path::new(&main), &main_text, release, &overlay)?;
+    }
+    let Some(primary) = chain.files.iter().position(|(p, _)| *p == drop_in) else {
+        bail!(
+            "`{drop_in}` is not loaded even after adding it to `imports` in `{}`",
+            input.label
+        );
+    };
+    if main_text != input.text
+        && let Some(m) = input.managed.as_ref().filter(|_| !args.force)
+    {
+        bail!(
+            "`{}` must import `{drop_in}`, but it is managed by {}, which regenerates it\nhelp: {}; or pass --force",
+            input.label,
+            m.tool,
+            m.lever
+        );
+    }
+    // 1.x replaces a plugin's whole table with the last file's: a drop-in with a CRI table
+    // would drop every other CRI setting of the files before it.
+    if release.map_or(schema <= Schema::V2, |r| !r.is_2x()) {
+        for (file, text) in &chain.files[..primary] {
+            if !pausectl::pin::cri_settings(text).is_empty() {
+                bail!(
+                    "containerd 1.x replaces the whole CRI plugin table of `{file}` with the drop-in's, which would drop its other CRI settings\nhelp: run without --drop-in to pin the image in `{file}` itself, or pass --containerd-version 2.x if only containerd 2.x reads this config"
+                );
+            }
+        }
+    }
+    let mut files: Vec<(&str, &str)> = chain
+        .files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    files[0] = (input.label.as_str(), main_text.as_str());
+    let change = pausectl::set_chain_at(&files, &chain.missing, image, release, primary)
+        .map_err(|(i, e)| config_error(files[i].0, e))?;
+    let mut olds: Vec<String> = chain.files.iter().map(|(_, t)| t.clone()).collect();
+    olds[0] = input.text.clone();
+    olds[primary] = existing.clone().unwrap_or_default();
+    Ok(Plan {
+        labels: files.iter().map(|(l, _)| l.to_string()).collect(),
+        olds,
+        news: change.texts,
+        created: (0..files.len())
+            .map(|i| i == primary && existing.is_none())
+            .collect(),
+        before: change.before,
+        warnings: chain.notes.into_iter().chain(change.warnings).collect(),
+    })
 }
 
 /// The end of the summary line when imported files change too.

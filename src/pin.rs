@@ -295,15 +295,19 @@ pub fn inspect_chain(
             source: unknown_release(main),
         },
         None => {
-            // Imports: 1.x and 2.x merge differently. Say an image only when both agree.
+            // Imports: 1.x and 2.x merge differently. Say an image only when both agree (1.x
+            // does not read a version-3 config, so then only 2.x counts).
             let (old, new) = (
                 Release::parse("1.7").unwrap(),
                 Release::parse("2.1").unwrap(),
             );
-            let (a, b) = (
-                merge::merge(&facts, missing, old),
-                merge::merge(&facts, missing, new),
-            );
+            let new_only = main.schema >= Schema::V3;
+            let b = merge::merge(&facts, missing, new);
+            let a = if new_only {
+                b.clone()
+            } else {
+                merge::merge(&facts, missing, old)
+            };
             let image = |o: &Outcome| o.source.as_ref().map(|p| p.image.clone());
             if a.refusal.is_none() && image(&a) == image(&b) {
                 b
@@ -342,6 +346,24 @@ pub fn inspect_chain(
         refusal: outcome.refusal,
         bom: main.bom,
     })
+}
+
+/// The CRI plugin tables (`cri`, `io.containerd.grpc.v1.cri`) in `text` that hold settings
+/// besides `sandbox_image`: on 1.x, a later file with the same table replaces them all.
+pub fn cri_settings(text: &str) -> Vec<&'static str> {
+    let Ok(p) = parse(text) else {
+        return Vec::new();
+    };
+    ["cri", "io.containerd.grpc.v1.cri"]
+        .into_iter()
+        .filter(|name| {
+            p.doc
+                .get("plugins")
+                .and_then(|t| t.get(name))
+                .and_then(Item::as_table_like)
+                .is_some_and(|t| t.iter().any(|(k, _)| k != "sandbox_image"))
+        })
+        .collect()
 }
 
 /// With the release unknown, a lone file is read as the release its schema is meant for.
@@ -410,11 +432,11 @@ fn disables_cri(doc: &ImDocument<&str>) -> bool {
         .any(|v| matches!(v.as_str(), Some("cri" | "io.containerd.grpc.v1.cri")))
 }
 
+/// A key path, such as [`KEY_V2`].
+type Key = &'static [&'static str];
+
 /// The keys a rewrite sets, adding them where missing, and those it updates only where present.
-fn targets(
-    schema: Schema,
-    release: Option<Release>,
-) -> (Vec<&'static [&'static str]>, Vec<&'static [&'static str]>) {
+fn targets(schema: Schema, release: Option<Release>) -> (Vec<Key>, Vec<Key>) {
     match schema {
         // containerd 2.0–2.2 ignore the version-1 key; the version-3 key makes 2.x honour the
         // pin, and 1.x ignores it.
@@ -498,35 +520,57 @@ pub fn set_chain(
     image: &str,
     release: Option<Release>,
 ) -> Result<ChainChange, (usize, Error)> {
+    set_chain_at(files, missing, image, release, 0)
+}
+
+/// Like [`set_chain`], with the pin put into file `primary` (a drop-in of its own) instead of
+/// the main config. Files loaded after it that set the pin are updated; files before it are
+/// touched only when a release's merge would otherwise not end on the image.
+pub fn set_chain_at(
+    files: &[(&str, &str)],
+    missing: &[String],
+    image: &str,
+    release: Option<Release>,
+    primary: usize,
+) -> Result<ChainChange, (usize, Error)> {
     let before = inspect_chain(files, missing, release)?;
     let mut texts: Vec<String> = files.iter().map(|(_, t)| t.to_string()).collect();
     let mut notes = Vec::new();
-    let (add, update) = targets(before.schema, release);
-    let (main, n) = edit(&texts[0], image, &add, &update).map_err(|e| (0, e))?;
-    texts[0] = main;
+    let (add, update) = targets(chain_facts(&texts)?[primary].schema, release);
+    let (text, n) = edit(&texts[primary], image, &add, &update).map_err(|e| (primary, e))?;
+    texts[primary] = text;
     notes.extend(n);
-    for (i, text) in texts.iter_mut().enumerate().skip(1) {
-        *text = edit(text, image, &[], &[KEY_V1, KEY_V2, KEY_V3])
-            .map_err(|e| (i, e))?
-            .0;
-    }
-    // Without a release, both merge rules must end on the image.
+    let others = [KEY_V1, KEY_V2, KEY_V3];
+    for (i, text) in texts.iter_mut().enumerate().skip(primary + 1) {
+        *text = edit(text, image, &[], &others).map_err(|e| (i, e))?.0;
+    } // Without a release, both merge rules must end on the image (only 2.x reads version 3+).
     let releases = match release {
         Some(r) => vec![r],
+        None if before.schema >= Schema::V3 => vec![Release::parse("2.1").unwrap()],
         None => vec![
             Release::parse("1.7").unwrap(),
             Release::parse("2.1").unwrap(),
         ],
     };
-    for _ in 0..=files.len() {
-        let facts = chain_facts(&texts)?;
-        let Some((file, key)) = releases.iter().find_map(|r| {
+    let loses = |texts: &[String]| -> Result<Option<(usize, Key)>, (usize, Error)> {
+        let facts = chain_facts(texts)?;
+        Ok(releases.iter().find_map(|r| {
             let o = merge::merge(&facts, missing, *r);
             let wins = o.source.as_ref().is_some_and(|p| p.image == image);
-            (o.refusal.is_none() && !wins).then(|| winner(&facts, *r))
-        }) else {
+            (o.refusal.is_none() && !wins).then(|| winner(&facts, *r, primary))
+        }))
+    };
+    for round in 0..=files.len() + 1 {
+        let Some((file, key)) = loses(&texts)? else {
             break;
         };
+        if round == files.len() && primary > 0 {
+            // Last resort: files before the drop-in that set the pin get the image too.
+            for (i, text) in texts.iter_mut().enumerate().take(primary) {
+                *text = edit(text, image, &[], &others).map_err(|e| (i, e))?.0;
+            }
+            continue;
+        }
         texts[file] = edit(&texts[file], image, &[key], &[])
             .map_err(|e| (file, e))?
             .0;
@@ -574,12 +618,13 @@ fn chain_facts(texts: &[String]) -> Result<Vec<Facts>, (usize, Error)> {
         .collect()
 }
 
-/// The file whose pin release `r` reads last, and the key to set there.
-fn winner(facts: &[Facts], r: Release) -> (usize, &'static [&'static str]) {
+/// The file whose pin release `r` reads last, and the key to set there (`primary`: the file
+/// that holds the pin).
+fn winner(facts: &[Facts], r: Release, primary: usize) -> (usize, Key) {
     if r.is_2x() {
-        // Nothing reaches `pinned_images.sandbox`: set it in the main config, which every 2.x
-        // reads, and 1.x ignores there.
-        return (0, KEY_V3);
+        // Nothing reaches `pinned_images.sandbox`: set it in the file that holds the pin, which
+        // every 2.x reads; 1.x ignores it there.
+        return (primary, KEY_V3);
     }
     // 1.x: the last file with the CRI plugin's table (under the name the merge reads) wins.
     let version = facts
@@ -588,12 +633,12 @@ fn winner(facts: &[Facts], r: Release) -> (usize, &'static [&'static str]) {
         .map(|f| f.version)
         .find(|v| *v != 0)
         .unwrap_or(0);
-    let (key, has): (&'static [&'static str], fn(&Facts) -> bool) = if version <= 1 {
+    let (key, has): (Key, fn(&Facts) -> bool) = if version <= 1 {
         (KEY_V1, |f| f.cri_short)
     } else {
         (KEY_V2, |f| f.cri_full)
     };
-    (facts.iter().rposition(has).unwrap_or(0), key)
+    (facts.iter().rposition(has).unwrap_or(primary), key)
 }
 
 /// Checks the rewrite: it parses, the pins read `image`, and nothing else changed, key by key.

@@ -6,7 +6,8 @@
 //!   `in.toml` on standard input instead (use `--config -` in `args`).
 //! - `out.toml`: the config after; absent when the file must not change (or must not exist).
 //! - `files/`: more files (drop-ins, templates), copied into the temp directory first; after
-//!   the run each must be unchanged unless the case has it under `files.out/`.
+//!   the run each must be unchanged unless the case has it under `files.out/`, where any file
+//!   the run creates must be too.
 //! - `stdout`, `stderr`: the expected output, exactly (`{dir}` stands for the temp directory).
 //! - `exit`: the expected exit code (default 0).
 //!
@@ -54,9 +55,18 @@ fn run_case(case: &Path) -> Result<(), String> {
     let dir_str = dir.path().to_str().unwrap();
     let text = |b: &[u8]| String::from_utf8_lossy(b).replace(dir_str, "{dir}");
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    let after = read(&config);
-    // Every extra file as it is after the run, against `files.out/` (or `files/` when absent).
-    let extra: Vec<(String, Option<Vec<u8>>)> = list_tree(&case.join("files"))
+    let after = read(&config); // Every other file as it is after the run (those given in `files/`, and any new one),
+    // against `files.out/` (or `files/` when absent).
+    let mut names = list_tree(&case.join("files"));
+    names.extend(
+        list_tree(dir.path())
+            .into_iter()
+            .filter(|r| r != "config.toml"),
+    );
+    names.extend(list_tree(&case.join("files.out")));
+    names.sort();
+    names.dedup();
+    let extra: Vec<(String, Option<Vec<u8>>)> = names
         .into_iter()
         .map(|rel| {
             let now = read(&dir.path().join(&rel));

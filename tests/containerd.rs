@@ -188,6 +188,10 @@ struct Input {
     files: Option<PathBuf>,
     /// The `--containerd-version` the case was run with, if any.
     release: Option<Release>,
+    /// The `--drop-in` the case was run with, if any.
+    drop_in: Option<String>,
+    /// The case expects `set` to fail (exit 2).
+    fails: bool,
 }
 
 fn inputs() -> Vec<Input> {
@@ -205,11 +209,18 @@ fn inputs() -> Vec<Input> {
             .position(|a| *a == "--containerd-version")
             .and_then(|i| Release::parse(args.get(i + 1)?));
         let files = Some(case.join("files")).filter(|f| f.is_dir());
+        let drop_in = args
+            .iter()
+            .position(|a| *a == "--drop-in")
+            .and_then(|i| args.get(i + 1))
+            .map(|s| s.to_string());
         all.push(Input {
             name: format!("cases/{}", case.file_name().unwrap().to_string_lossy()),
             text,
             files,
             release,
+            drop_in,
+            fails: fs::read_to_string(case.join("exit")).is_ok_and(|e| e.trim() == "2"),
         });
     }
     let mut dirs = vec![root.join("testdata/defaults")];
@@ -228,6 +239,8 @@ fn inputs() -> Vec<Input> {
                     text: fs::read(&path).unwrap(),
                     files: None,
                     release: None,
+                    drop_in: None,
+                    fails: false,
                 });
             }
         }
@@ -318,12 +331,15 @@ fn pausectl_agrees_with_real_containerd() {
         if let Some(v) = &version {
             args.extend(["--containerd-version", v]);
         }
+        if let Some(d) = &input.drop_in {
+            args.extend(["--drop-in", d]);
+        }
         let (code, _, stderr) = pausectl(&args, dir.path());
         if code != 0 {
             // Right only when the case's release refuses the file (exit 2, file untouched);
             // the checks above confirmed that claim against containerd.
             let refused = input.release.is_some_and(|r| refuses(r, dir.path()));
-            if !refused || code != 2 || fs::read(&config).unwrap() != input.text {
+            if !(refused || input.fails) || code != 2 || fs::read(&config).unwrap() != input.text {
                 problems.push(format!("{}: set failed: {stderr}", input.name));
             }
             continue;
