@@ -160,7 +160,19 @@ fn parse(text: &str) -> Result<Parsed<'_>, Error> {
     let (raw, bom) = match text.strip_prefix(BOM) {
         Some(rest) => (rest, true),
         None => (text, false),
-    };
+    }; // Bare CR line endings (old Mac style): TOML 1.0 and containerd 2.x refuse them.
+    if let Some(at) = raw
+        .match_indices('\r')
+        .map(|(i, _)| i)
+        .find(|&i| !raw[i + 1..].starts_with('\n'))
+    {
+        return Err(Error::Invalid {
+            message: "the file has bare CR line endings, which TOML 1.0 and containerd 2.x refuse"
+                .into(),
+            help: "convert it to LF line endings, e.g. `sed -i 's/\\r/\\n/g' FILE`".into(),
+            at: position(raw, at),
+        });
+    }
     let doc = ImDocument::parse(raw).map_err(|e| Error::Toml {
         message: e.message().trim().replace('\n', ": "),
         at: position(raw, e.span().map_or(0, |s| s.start)),
