@@ -4,7 +4,8 @@
 //! file; an entry containing `*` is a glob (matches sorted by name), others are literal paths;
 //! relative entries are joined to the importing file's directory (1.6 before 1.6.29 and 1.7
 //! before 1.7.16 resolved relative globs against the working directory instead); a path seen
-//! before, compared as a string after Go's `filepath.Clean`, is skipped, so cycles end.
+//! before, compared as a string after Go's `filepath.Clean`, is skipped, so cycles end; loading
+//! stops at a missing file (1.x then refuses to start; 2.x uses what it loaded before it).
 
 use crate::release::Release;
 use std::io;
@@ -19,7 +20,7 @@ const MAX_FILES: usize = 1000;
 pub struct Chain {
     /// Each file's path (as containerd spells it) and text.
     pub files: Vec<(String, String)>,
-    /// Literal imports that do not exist.
+    /// The literal import that does not exist, where loading stopped (at most one).
     pub missing: Vec<String>,
     /// What the user should know about how the imports resolve.
     pub notes: Vec<String>,
@@ -158,10 +159,15 @@ fn resolve(
             .map(|p| clean(&p.to_string_lossy()))
             .collect();
         let pattern = glob::Pattern::new(&path).expect("glob() accepted it");
+        // As in Go's filepath.Glob, `*` does not cross a `/`.
+        let options = glob::MatchOptions {
+            require_literal_separator: true,
+            ..glob::MatchOptions::new()
+        };
         let extra: Vec<String> = overlay
             .iter()
             .map(|(p, _)| p.clone())
-            .filter(|p| pattern.matches(p) && !found.contains(p))
+            .filter(|p| pattern.matches_with(p, options) && !found.contains(p))
             .collect();
         found.extend(extra);
         found.sort();
@@ -264,10 +270,11 @@ pub fn load_with(
             continue;
         }
         let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+            Ok(b) => b, // containerd stops loading at a missing file: 1.x refuses to start, 2.x ignores the
+            // error but reads nothing after it (measured with 2.1.9).
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 chain.missing.push(path);
-                continue;
+                break;
             }
             Err(source) => return Err(ImportError::Read { path, source }),
         };
@@ -332,6 +339,11 @@ mod tests {
             .collect();
         assert_eq!(names, ["config.toml", "a.toml", "b.toml", "c.toml"]);
         assert_eq!(chain.missing, [p("missing.toml")]);
+        // Loading stops at a missing file: what comes after it is not read.
+        let main = "imports = [\"missing.toml\", \"conf.d/b.toml\"]\n";
+        let chain = load(Path::new(&p("config.toml")), main, None).unwrap();
+        assert_eq!(chain.files.len(), 1);
+        assert_eq!(chain.missing, [p("missing.toml")]);
     }
     #[test]
     fn adds_an_import_and_nothing_else() {
@@ -356,6 +368,23 @@ mod tests {
             format!("version = 2\r\nimports = [{p}]\r\n[grpc]\r\n")
         );
         assert!(add_import("imports = 'x'\n", "/a").is_err());
+    }
+    #[test]
+    fn overlay_globs_do_not_cross_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let main = d.path().join("config.toml").to_string_lossy().into_owned();
+        let sub = format!("{}/conf.d/sub/zz.toml", d.path().display());
+        let top = format!("{}/conf.d/zz.toml", d.path().display());
+        let overlay = [(sub.clone(), String::new()), (top.clone(), String::new())];
+        let chain = load_with(
+            Path::new(&main),
+            "imports = [\"conf.d/*.toml\"]\n",
+            None,
+            &overlay,
+        )
+        .unwrap();
+        let names: Vec<&String> = chain.files.iter().map(|(f, _)| f).collect();
+        assert_eq!(names, [&main, &top]);
     }
 
     #[test]

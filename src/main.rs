@@ -361,8 +361,10 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                     .context("cannot write the config to standard output")?;
             }
             Some(main) => {
-                // Imported files first: the main config, written last, is what a rerun starts from.
-                for &i in changes.iter().rev() {
+                // Every target first: one file reached under two spellings must not get two
+                // different texts.
+                let mut targets: Vec<(usize, PathBuf)> = Vec::new();
+                for &i in &changes {
                     let label = plan.labels[i].as_str();
                     let target = if i == 0 {
                         main.clone()
@@ -370,6 +372,24 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                         atomic::resolve(Path::new(label))
                             .with_context(|| format!("cannot use `{label}`"))?
                     };
+                    let key = std::fs::canonicalize(&target).unwrap_or_else(|_| target.clone());
+                    if let Some((j, _)) = targets.iter().find(|(_, t)| {
+                        std::fs::canonicalize(t).unwrap_or_else(|_| t.clone()) == key
+                    }) {
+                        if plan.news[*j] != plan.news[i] {
+                            bail!(
+                                "containerd loads `{}` twice, as `{}` and `{label}`, and the two would need different edits; nothing was written\nhelp: spell the imports of that file one way",
+                                key.display(),
+                                plan.labels[*j]
+                            );
+                        }
+                        continue;
+                    }
+                    targets.push((i, target));
+                }
+                // Imported files first: the main config, written last, is what a rerun starts from.
+                for (i, target) in targets.into_iter().rev() {
+                    let label = plan.labels[i].as_str();
                     let mut backup = None;
                     if args.backup && !plan.created[i] {
                         let path = atomic::backup(&target, plan.olds[i].as_bytes())
@@ -523,10 +543,15 @@ fn plan_drop_in(
         chain = imports::load_with(Path::new(&main), &main_text, release, &overlay)?;
     }
     let Some(primary) = chain.files.iter().position(|(p, _)| *p == drop_in) else {
-        bail!(
-            "`{drop_in}` is not loaded even after adding it to `imports` in `{}`",
-            input.label
-        );
+        match chain.missing.first() {
+            Some(m) => bail!(
+                "containerd would not load `{drop_in}`: it stops loading imports at `{m}`, which does not exist\nhelp: create `{m}` or remove it from `imports`"
+            ),
+            None => bail!(
+                "`{drop_in}` is not loaded even after adding it to `imports` in `{}`",
+                input.label
+            ),
+        }
     };
     if main_text != input.text
         && let Some(m) = input.managed.as_ref().filter(|_| !args.force)

@@ -9,7 +9,8 @@
 //!   loads; at the end `cri` is renamed when the main file is version 1, and `sandbox_image`
 //!   moves to `pinned_images.sandbox` when the merged version is 2 (2.3+: always). So in
 //!   2.0–2.2 a version-3 drop-in beside a version-2 main file leaves the main file's
-//!   `sandbox_image` unread. A missing literal import is skipped.
+//!   `sandbox_image` unread. The merged version never goes down. A missing import ends the
+//!   chain (see `imports`).
 
 use crate::pin::Pin;
 use crate::release::Release;
@@ -142,9 +143,8 @@ fn merge_2x(files: &[Facts], r: Release) -> Outcome {
         k1 = f1.or(k1);
         k2 = f2.or(k2);
         k3 = f3.or(k3);
-        if f.version != 0 {
-            version = f.version;
-        }
+        // A migrated file now has the merged version: the merge's version never goes down.
+        version = version.max(f.version);
     }
     if version == 4 && !r.at_least(2, 3) {
         return refused(
@@ -249,7 +249,15 @@ mod tests {
         // t12: version-2 main, version-1 drop-in.
         let t12 = [main_v2, facts(0, pin(1, "drop:1"), None, None, false)];
         assert!(image(&t12, "1.6.20").is_err());
-        assert_eq!(image(&t12, "2.1.9"), Ok(Some("drop:1".into())));
+        assert_eq!(image(&t12, "2.1.9"), Ok(Some("drop:1".into()))); // r3: a version-2 drop-in migrated into a version-3 merge keeps the version at 3, so the
+        // main file's leftover `sandbox_image` is not migrated over the drop-in's pin.
+        let r3 = [
+            facts(3, None, pin(0, "main-leftover:2"), pin(0, "main:3"), false),
+            facts(2, None, pin(1, "drop:2"), None, false),
+        ];
+        for r in ["1.6.20", "1.7.24", "2.1.9"] {
+            assert_eq!(image(&r3, r), Ok(Some("drop:2".into())), "{r}");
+        }
         // t14/t15: in a version-1 file 1.x reads only `[plugins.cri]`; 2.1 reads neither.
         let t14 = [facts(0, None, pin(0, "full:1"), None, false)];
         assert_eq!(image(&t14, "1.6.20"), Ok(None));

@@ -296,7 +296,7 @@ pub fn inspect_chain(
     }
     if release.is_none_or(|r| r.is_2x()) {
         for m in missing {
-            warnings.push(format!("the imported file `{m}` does not exist: containerd 2.x skips it, 1.x refuses to start"));
+            warnings.push(format!("the imported file `{m}` does not exist: containerd 2.x stops loading imports there (files after it are not read), 1.x refuses to start"));
         }
     }
 
@@ -313,12 +313,13 @@ pub fn inspect_chain(
                 Release::parse("1.7").unwrap(),
                 Release::parse("2.1").unwrap(),
             );
-            let new_only = main.schema >= Schema::V3;
             let b = merge::merge(&facts, missing, new);
-            let a = if new_only {
+            let a = merge::merge(&facts, missing, old);
+            // 1.x refusing a version-3+ config is expected, not a disagreement.
+            let a = if a.refusal.is_some() && main.schema >= Schema::V3 {
                 b.clone()
             } else {
-                merge::merge(&facts, missing, old)
+                a
             };
             let image = |o: &Outcome| o.source.as_ref().map(|p| p.image.clone());
             if a.refusal.is_none() && image(&a) == image(&b) {
@@ -555,15 +556,15 @@ pub fn set_chain_at(
     let others = [KEY_V1, KEY_V2, KEY_V3];
     for (i, text) in texts.iter_mut().enumerate().skip(primary + 1) {
         *text = edit(text, image, &[], &others).map_err(|e| (i, e))?.0;
-    } // Without a release, both merge rules must end on the image (only 2.x reads version 3+).
+    } // Without a release, both merge rules must end on the image.
     let releases = match release {
         Some(r) => vec![r],
-        None if before.schema >= Schema::V3 => vec![Release::parse("2.1").unwrap()],
         None => vec![
             Release::parse("1.7").unwrap(),
             Release::parse("2.1").unwrap(),
         ],
     };
+    let old_facts = chain_facts(&texts_before(files))?;
     let loses = |texts: &[String]| -> Result<Option<(usize, Key)>, (usize, Error)> {
         let facts = chain_facts(texts)?;
         Ok(releases.iter().find_map(|r| {
@@ -596,7 +597,9 @@ pub fn set_chain_at(
     let facts = chain_facts(&texts)?;
     for r in &releases {
         let o = merge::merge(&facts, missing, *r);
-        if let (Some((why, help)), Some(_)) = (o.refusal, release) {
+        // A release that loaded the files before must still load them.
+        let refused_before = merge::merge(&old_facts, missing, *r).refusal.is_some();
+        if let Some((why, help)) = o.refusal.filter(|_| release.is_some() || !refused_before) {
             return Err((
                 0,
                 Error::Refused {
@@ -620,6 +623,10 @@ pub fn set_chain_at(
         before,
         warnings: notes,
     })
+}
+
+fn texts_before(files: &[(&str, &str)]) -> Vec<String> {
+    files.iter().map(|(_, t)| t.to_string()).collect()
 }
 
 fn chain_facts(texts: &[String]) -> Result<Vec<Facts>, (usize, Error)> {
