@@ -160,7 +160,8 @@ fn parse(text: &str) -> Result<Parsed<'_>, Error> {
     let (raw, bom) = match text.strip_prefix(BOM) {
         Some(rest) => (rest, true),
         None => (text, false),
-    }; // Bare CR line endings (old Mac style): TOML 1.0 and containerd 2.x refuse them.
+    };
+    // Bare CR line endings (old Mac style): TOML 1.0 and containerd 2.x refuse them.
     if let Some(at) = raw
         .match_indices('\r')
         .map(|(i, _)| i)
@@ -229,13 +230,13 @@ fn find(p: &Parsed, key: &[&str], file: usize) -> Result<Option<Pin>, Error> {
     }
 }
 
+/// `plugins."<name>"` in the file, in whatever spelling.
+fn plugin<'a>(p: &'a Parsed, name: &str) -> Option<&'a Item> {
+    p.doc.get("plugins").and_then(|t| t.get(name))
+}
+
 fn facts(p: &Parsed, file: usize) -> Result<Facts, Error> {
-    let table = |name| {
-        p.doc
-            .get("plugins")
-            .and_then(|t| t.get(name))
-            .is_some_and(Item::is_table_like)
-    };
+    let table = |name| plugin(p, name).is_some_and(Item::is_table_like);
     Ok(Facts {
         schema: p.schema,
         version: p.doc.get("version").and_then(Item::as_integer).unwrap_or(0),
@@ -370,9 +371,7 @@ pub fn cri_settings(text: &str) -> Vec<&'static str> {
     ["cri", "io.containerd.grpc.v1.cri"]
         .into_iter()
         .filter(|name| {
-            p.doc
-                .get("plugins")
-                .and_then(|t| t.get(name))
+            plugin(&p, name)
                 .and_then(Item::as_table_like)
                 .is_some_and(|t| t.iter().any(|(k, _)| k != "sandbox_image"))
         })
@@ -417,11 +416,7 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
         ));
     }
     if f.cri_short && p.schema != Schema::V1 && !known_1x {
-        let at = p
-            .doc
-            .get("plugins")
-            .and_then(|t| t.get("cri"))
-            .and_then(Item::span);
+        let at = plugin(p, "cri").and_then(Item::span);
         warnings.push(format!(
             "line {}: `[plugins.cri]` is a version-1 name in a version-{} config: containerd 1.x refuses to start with it and 2.x ignores it; remove that table",
             position(p.raw, at.map_or(0, |s| s.start)).0,
@@ -548,15 +543,17 @@ pub fn set_chain_at(
 ) -> Result<ChainChange, (usize, Error)> {
     let before = inspect_chain(files, missing, release)?;
     let mut texts: Vec<String> = files.iter().map(|(_, t)| t.to_string()).collect();
+    let old_facts = chain_facts(&texts)?;
     let mut notes = Vec::new();
-    let (add, update) = targets(chain_facts(&texts)?[primary].schema, release);
+    let (add, update) = targets(old_facts[primary].schema, release);
     let (text, n) = edit(&texts[primary], image, &add, &update).map_err(|e| (primary, e))?;
     texts[primary] = text;
     notes.extend(n);
     let others = [KEY_V1, KEY_V2, KEY_V3];
     for (i, text) in texts.iter_mut().enumerate().skip(primary + 1) {
         *text = edit(text, image, &[], &others).map_err(|e| (i, e))?.0;
-    } // Without a release, both merge rules must end on the image.
+    }
+    // Without a release, both merge rules must end on the image.
     let releases = match release {
         Some(r) => vec![r],
         None => vec![
@@ -564,7 +561,6 @@ pub fn set_chain_at(
             Release::parse("2.1").unwrap(),
         ],
     };
-    let old_facts = chain_facts(&texts_before(files))?;
     let loses = |texts: &[String]| -> Result<Option<(usize, Key)>, (usize, Error)> {
         let facts = chain_facts(texts)?;
         Ok(releases.iter().find_map(|r| {
@@ -623,10 +619,6 @@ pub fn set_chain_at(
         before,
         warnings: notes,
     })
-}
-
-fn texts_before(files: &[(&str, &str)]) -> Vec<String> {
-    files.iter().map(|(_, t)| t.to_string()).collect()
 }
 
 fn chain_facts(texts: &[String]) -> Result<Vec<Facts>, (usize, Error)> {
