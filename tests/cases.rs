@@ -14,6 +14,9 @@
 //! `SNAPSHOTS=overwrite cargo test --test cases` rewrites `out.toml`, `stdout`, `stderr` and
 //! `exit` from what the binary did; review them with `git diff` before committing.
 
+mod common;
+
+use common::{copy_tree, list_tree};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -145,38 +148,6 @@ fn run_case(case: &Path) -> Result<(), String> {
     } else {
         Err(problems.join("\n"))
     }
-}
-
-/// Copies `from` (if it exists) into `to`, keeping relative paths.
-fn copy_tree(from: &Path, to: &Path) {
-    for rel in list_tree(from) {
-        let dest = to.join(&rel);
-        fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        fs::copy(from.join(&rel), dest).unwrap();
-    }
-}
-
-/// The files below `root`, as sorted relative paths.
-fn list_tree(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(
-                    path.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]

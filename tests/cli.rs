@@ -1,6 +1,9 @@
 //! Whole-command behaviour that the one-folder-per-case harness cannot express: running twice,
 //! mtimes, symlinks, backups, failed writes.
 
+mod common;
+
+use common::copy_tree;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
@@ -30,20 +33,6 @@ fn cases() -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-/// Copies the folder `from` (if it exists) into `to`, recursively.
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in fs::read_dir(from).into_iter().flatten() {
-        let path = entry.unwrap().path();
-        let dest = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            fs::create_dir_all(&dest).unwrap();
-            copy_tree(&path, &dest);
-        } else {
-            fs::copy(&path, dest).unwrap();
-        }
-    }
 }
 
 /// For every case that writes a config: a second identical `set` reports `changed: false`,

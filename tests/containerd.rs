@@ -10,6 +10,9 @@
 //!   `containerd --config FILE config dump` of release V reports (or that V refuses the file);
 //! - after `pausectl set --image REF`, every release that reads the file's schema reports REF.
 
+mod common;
+
+use common::copy_tree;
 use pausectl::{ImageRef, Registry, Release, Schema};
 use std::fs;
 use std::io::Write;
@@ -132,24 +135,6 @@ fn agree(build: &Build, config: &Path) -> Option<String> {
         _ => Some(format!(
             "containerd {version}: {truth:?}, pausectl show: {ours:?}"
         )),
-    }
-}
-
-/// Copies an input's drop-ins (a case's `files/`) beside config.toml.
-fn copy_files(input: &Input, dir: &Path) {
-    let Some(files) = &input.files else { return };
-    let mut stack = vec![files.clone()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            let dest = dir.join(path.strip_prefix(files).unwrap());
-            if path.is_dir() {
-                fs::create_dir_all(&dest).unwrap();
-                stack.push(path);
-            } else {
-                fs::copy(&path, dest).unwrap();
-            }
-        }
     }
 }
 
@@ -278,7 +263,9 @@ fn pausectl_agrees_with_real_containerd() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");
         fs::write(&config, &input.text).unwrap();
-        copy_files(&input, dir.path());
+        if let Some(files) = &input.files {
+            copy_tree(files, dir.path());
+        }
         for build in &builds {
             shows += 1;
             if let Some(p) = agree(build, &config) {
@@ -290,7 +277,9 @@ fn pausectl_agrees_with_real_containerd() {
             };
             let copy = tempfile::tempdir().unwrap();
             fs::write(copy.path().join("config.toml"), &input.text).unwrap();
-            copy_files(&input, copy.path());
+            if let Some(files) = &input.files {
+                copy_tree(files, copy.path());
+            }
             let version = build.release.to_string();
             let args = [
                 "set",
