@@ -1,10 +1,15 @@
 //! Writing a config without ever leaving a half-written one: a temp file beside the target with
-//! the target's mode, owner and group, fsync, rename over the target, fsync the directory.
+//! the target's mode, owner, group and extended attributes, fsync, rename over the target, fsync
+//! the directory. Runs that write the same config take turns through an advisory lock.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt, fchown};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long `lock` waits for another run to let go before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// The file to edit for `path`: the end of its chain of symlinks (so the link is kept), or
 /// `path` itself when it does not exist yet. A dangling link or a directory is an error.
@@ -54,13 +59,101 @@ impl From<io::Error> for WriteError {
     }
 }
 
-/// Replaces `path` with `contents` atomically. An existing file keeps its mode, owner and group;
-/// a new one gets mode 0644 (and its directory is created). On error nothing is left behind.
-pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
-    let dir = match path.parent() {
+/// The directory `path` is in (`.` for a bare file name).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
+    }
+}
+
+/// `path` with `suffix` appended to its file name.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Takes the advisory lock (`flock`) that makes pausectl runs writing `target` take turns, on
+/// `TARGET.lock` beside it, and holds it until the returned file is dropped. The config itself
+/// cannot carry the lock: every write replaces it. The lock file is empty, which is a valid
+/// (empty) config should a glob in `imports` ever pick it up, and it is left in place: removing
+/// it would let two runs lock two different files.
+pub fn lock(target: &Path) -> io::Result<File> {
+    let path = sibling(target, ".lock");
+    fs::create_dir_all(parent(target))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o644)
+        .open(&path)?;
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "another process has held the lock on `{}` for {} s (a stuck pausectl?)",
+                        path.display(),
+                        LOCK_WAIT.as_secs()
+                    ),
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// Refuses a file that nobody may write (no `w` in its mode): someone made it read-only on
+/// purpose, and root's power to replace it anyway is no reason to.
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    match fs::metadata(path) {
+        Ok(m) if m.mode() & 0o222 == 0 => Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "it is read-only (mode {:04o}); make it writable (chmod u+w) if it should change",
+                m.mode() & 0o7777
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Gives `to` the extended attributes of `from`: the SELinux label and ACLs among them, which a
+/// new file would otherwise not have.
+fn copy_xattrs(from: &Path, to: &File) -> io::Result<()> {
+    use xattr::FileExt;
+    let names = match xattr::list(from) {
+        Ok(names) => names,
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => return Ok(()),
+        Err(e) => return Err(e),
     };
+    for name in names {
+        if let Some(value) = xattr::get(from, &name)? {
+            to.set_xattr(&name, &value).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot keep extended attribute `{}` ({e}); run as root",
+                        name.to_string_lossy()
+                    ),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `path` with `contents` atomically. An existing file keeps its mode, owner and group;
+/// and extended attributes; a new one gets mode 0644 (and its directory is created). On error
+/// nothing is left behind.
+pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    let dir = parent(path);
     let existing = match fs::metadata(path) {
         Ok(m) => Some(m),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -97,6 +190,9 @@ pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
             })?;
         }
     }
+    if existing.is_some() {
+        copy_xattrs(path, tmp.as_file())?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     File::open(dir)
@@ -111,15 +207,15 @@ pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
 /// that exists, with the original's mode. Returns the backup's path.
 pub fn backup(path: &Path, contents: &[u8]) -> io::Result<PathBuf> {
     let mode = fs::metadata(path).map_or(0o644, |m| m.mode() & 0o7777);
-    let base = path.as_os_str().to_owned();
     for n in 0..1000 {
-        let mut name = base.clone();
-        name.push(if n == 0 {
-            ".bak".to_string()
-        } else {
-            format!(".bak.{n}")
-        });
-        let candidate = PathBuf::from(name);
+        let candidate = sibling(
+            path,
+            &if n == 0 {
+                ".bak".into()
+            } else {
+                format!(".bak.{n}")
+            },
+        );
         match OpenOptions::new()
             .write(true)
             .create_new(true)

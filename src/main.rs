@@ -7,6 +7,7 @@ use pausectl::managed::{self, Managed};
 use pausectl::{ImageRef, Pin, Registry, Release, Report, Schema, atomic, diff};
 use serde_json::json;
 use std::io::{self, IsTerminal, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -90,7 +91,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            print_stderr(&format!("error: {err:#}\n"));
             ExitCode::from(2)
         }
     }
@@ -112,6 +113,18 @@ struct Input {
 
 fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
+}
+
+/// The lock that `set` holds while it reads and writes the config at `path`.
+fn lock(path: &Path) -> Result<std::fs::File> {
+    let target =
+        atomic::resolve(path).with_context(|| format!("cannot use `{}`", path.display()))?;
+    atomic::lock(&target).with_context(|| {
+        format!(
+            "cannot lock `{}`; nothing was written",
+            atomic::sibling(&target, ".lock").display()
+        )
+    })
 }
 
 fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
@@ -227,6 +240,12 @@ fn color(stream_is_tty: bool) -> bool {
     stream_is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Writes to standard error. When that fails there is nowhere left to say so, and it must not
+/// turn into a panic.
+fn print_stderr(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Writes to standard output; a closed pipe (`| head`) is not an error.
 fn print_stdout(text: &str) -> Result<()> {
     match io::stdout().lock().write_all(text.as_bytes()) {
@@ -251,6 +270,14 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         }
     }
     let (release, _) = release(&args.common.containerd_version)?;
+    // A run that writes holds the lock from before it reads until after it writes, so that
+    // concurrent runs take turns instead of each overwriting what the other read.
+    let writes = !args.check && !args.dry_run && !is_stdin(&args.common.config);
+    let _lock = if writes {
+        Some(lock(&args.common.config)?)
+    } else {
+        None
+    };
     let input = read_input(&args.common.config, release)?;
     let label = input.label.as_str();
     let mut warnings = Vec::new();
@@ -349,95 +376,83 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         })
         .collect();
 
-    let mut written = false;
-    let mut backups = Vec::new();
-    if !args.check && !args.dry_run {
-        match &input.target {
-            None => {
-                // Standard output carries the config: failing to write it is an error.
-                let mut out = io::stdout().lock();
-                out.write_all(plan.news[0].as_bytes())
-                    .and_then(|()| out.flush())
-                    .context("cannot write the config to standard output")?;
-            }
-            Some(main) => {
-                // Every target first: one file reached under two spellings must not get two
-                // different texts.
-                let mut targets: Vec<(usize, PathBuf)> = Vec::new();
-                for &i in &changes {
-                    let label = plan.labels[i].as_str();
-                    let target = if i == 0 {
-                        main.clone()
-                    } else {
-                        atomic::resolve(Path::new(label))
-                            .with_context(|| format!("cannot use `{label}`"))?
-                    };
-                    let key = std::fs::canonicalize(&target).unwrap_or_else(|_| target.clone());
-                    if let Some((j, _)) = targets.iter().find(|(_, t)| {
-                        std::fs::canonicalize(t).unwrap_or_else(|_| t.clone()) == key
-                    }) {
-                        if plan.news[*j] != plan.news[i] {
-                            bail!(
-                                "containerd loads `{}` twice, as `{}` and `{label}`, and the two would need different edits; nothing was written\nhelp: spell the imports of that file one way",
-                                key.display(),
-                                plan.labels[*j]
-                            );
-                        }
-                        continue;
-                    }
-                    targets.push((i, target));
-                }
-                // Imported files first: the main config, written last, is what a rerun starts from.
-                for (i, target) in targets.into_iter().rev() {
-                    let label = plan.labels[i].as_str();
-                    let mut backup = None;
-                    if args.backup && !plan.created[i] {
-                        let path = atomic::backup(&target, plan.olds[i].as_bytes())
-                            .with_context(|| format!("cannot write a backup of `{label}`"))?;
-                        backup = Some(path);
-                    }
-                    atomic::write(&target, plan.news[i].as_bytes())
-                        .map_err(|e| write_error(label, &e, backup.as_deref()))?;
-                    backups.extend(backup);
-                    written = true;
-                }
+    // Every file to write, checked before anything is printed or written.
+    let targets = match &input.target {
+        Some(main) if writes => write_targets(&plan, &changes, main, &mut warnings)?,
+        _ => Vec::new(),
+    };
+    // In text, warnings and the diff come first, so a failed write is reported after them.
+    if !args.common.json {
+        for w in &warnings {
+            print_stderr(&format!("warning: {w}\n"));
+        }
+        if !args.quiet {
+            if diff_to_stderr {
+                print_stderr(&diff);
+            } else {
+                print_stdout(&diff)?;
             }
         }
+    }
+
+    let mut written = false;
+    let mut backups = Vec::new();
+    if input.target.is_none() && !args.check && !args.dry_run {
+        // Standard output carries the config: failing to write it is an error.
+        let mut out = io::stdout().lock();
+        out.write_all(plan.news[0].as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write the config to standard output")?;
+    }
+    // Imported files first: the main config, written last, is what a rerun starts from.
+    for (i, target) in targets.into_iter().rev() {
+        let label = plan.labels[i].as_str();
+        let mut backup = None;
+        if args.backup && !plan.created[i] {
+            let path = atomic::backup(&target, plan.olds[i].as_bytes())
+                .with_context(|| format!("cannot write a backup of `{label}`"))?;
+            backup = Some(path);
+        }
+        atomic::write(&target, plan.news[i].as_bytes())
+            .map_err(|e| write_error(label, &e, backup.as_deref()))?;
+        backups.extend(backup);
+        written = true;
     }
     let backup = backups.first().cloned();
 
     if args.common.json {
         let out = json!({
-            "config": label,            "config_version": plan.before.schema.number(),"containerd_version": release.map(|r| r.to_string()),            "before": plan.before.image,"after": image,
+            "config": label,
+            "config_version": plan.before.schema.number(),
+            "containerd_version": release.map(|r| r.to_string()),
+            "before": plan.before.image,
+            "after": image,
             "changed": changed,
             "written": written,
-            "backup": backup.as_ref().map(|p| p.display().to_string()),            "files": changes.iter().map(|&i| &plan.labels[i]).collect::<Vec<_>>(),"created": input.missing && written,
+            "backup": backup.as_ref().map(|p| p.display().to_string()),
+            "files": changes.iter().map(|&i| &plan.labels[i]).collect::<Vec<_>>(),
+            "created": input.missing && written,
             "diff": diff,
             "warnings": warnings,
         });
-        print_stdout(&format!("{out:#}\n"))?;
-    } else {
-        for w in &warnings {
-            eprintln!("warning: {w}");
-        }
-        if !args.quiet {
-            if diff_to_stderr {
-                eprint!("{diff}");
+        print_stdout(&format!("{out:#}\n")).map_err(|e| {
+            if written {
+                e.context(format!("`{label}` was written, but"))
             } else {
-                print_stdout(&diff)?;
+                e
             }
-            eprintln!(
-                "{}",
-                summary(label, &plan.before, &image, changed, &args, input.missing)
-                    + &also(
-                        &changes
-                            .iter()
-                            .filter(|&&i| i > 0)
-                            .map(|&i| plan.labels[i].as_str())
-                            .collect::<Vec<_>>()
-                    )
-            );
-        }
+        })?;
+    } else if !args.quiet {
+        let dropins: Vec<&str> = changes
+            .iter()
+            .filter(|&&i| i > 0)
+            .map(|&i| plan.labels[i].as_str())
+            .collect();
+        print_stderr(&format!(
+            "{}{}\n",
+            summary(label, &plan.before, &image, changed, &args, input.missing),
+            also(&dropins)
+        ));
     }
     Ok(if args.check && changed {
         ExitCode::from(1)
@@ -452,6 +467,49 @@ fn kubeadm_warning(image: &str) -> Option<String> {
     (!r.kubeadm_shape()).then(|| format!(
         "kubeadm 1.27+ expects the sandbox image to be `<imageRepository>/pause:<version>` and will warn about `{image}` (informational: containerd uses it all the same)"
     ))
+}
+
+/// The file each changed entry of `plan` is written to. One file reached under two spellings
+/// must not get two different texts; a read-only file is refused; hard links are warned about.
+fn write_targets(
+    plan: &Plan,
+    changes: &[usize],
+    main: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(usize, PathBuf)>> {
+    let mut targets: Vec<(usize, PathBuf)> = Vec::new();
+    for &i in changes {
+        let label = plan.labels[i].as_str();
+        let target = if i == 0 {
+            main.to_path_buf()
+        } else {
+            atomic::resolve(Path::new(label)).with_context(|| format!("cannot use `{label}`"))?
+        };
+        let key = std::fs::canonicalize(&target).unwrap_or_else(|_| target.clone());
+        if let Some((j, _)) = targets
+            .iter()
+            .find(|(_, t)| std::fs::canonicalize(t).unwrap_or_else(|_| t.clone()) == key)
+        {
+            if plan.news[*j] != plan.news[i] {
+                bail!(
+                    "containerd loads `{}` twice, as `{}` and `{label}`, and the two would need different edits; nothing was written\nhelp: spell the imports of that file one way",
+                    key.display(),
+                    plan.labels[*j]
+                );
+            }
+            continue;
+        }
+        atomic::check_writable(&target)
+            .map_err(|e| anyhow!("cannot write `{label}`: {e}; nothing was written"))?;
+        let links = std::fs::metadata(&target).map_or(1, |m| m.nlink());
+        if links > 1 {
+            warnings.push(format!(
+                "`{label}` has {links} hard links; pausectl replaces it by rename, so its other names keep the old text"
+            ));
+        }
+        targets.push((i, target));
+    }
+    Ok(targets)
 }
 
 fn write_error(label: &str, e: &atomic::WriteError, backup: Option<&Path>) -> anyhow::Error {
@@ -730,7 +788,7 @@ fn show(args: Common) -> Result<ExitCode> {
     }
     print_stdout(&out)?;
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        print_stderr(&format!("warning: {w}\n"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -157,12 +157,22 @@ fn symlinked_config_keeps_its_link_and_backup_keeps_the_original() {
             .as_str()
             .unwrap()
             .ends_with("real/config.toml.bak")
-    );
-    let names: Vec<_> = fs::read_dir(dir.path().join("real"))
+    ); // No temp file; the lock file beside the edited file (not the link) is empty.
+    let mut names: Vec<_> = fs::read_dir(dir.path().join("real"))
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(names.len(), 2, "no temp files: {names:?}");
+    names.sort();
+    assert_eq!(
+        names,
+        ["config.toml", "config.toml.bak", "config.toml.lock"]
+    );
+    assert_eq!(
+        fs::metadata(dir.path().join("real/config.toml.lock"))
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 #[test]
