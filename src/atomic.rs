@@ -149,7 +149,8 @@ fn copy_xattrs(from: &Path, to: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// Replaces `path` with `contents` atomically. An existing file keeps its mode, owner and group;
+/// Replaces `path` with `contents` atomically, by way of `.NAME.pausectl` beside it (the caller
+/// holds the lock from `lock`). An existing file keeps its mode, owner and group;
 /// and extended attributes; a new one gets mode 0644 (and its directory is created). On error
 /// nothing is left behind.
 pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
@@ -165,11 +166,18 @@ pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Removed on drop, so an error at any step leaves no temp file.
+        .unwrap_or_default(); // One fixed name, `.NAME.pausectl`: with the lock held no other run is writing it, so one
+    // found now was left by a run killed before its rename, and goes.
+    let (prefix, suffix) = (format!(".{name}"), ".pausectl");
+    match fs::remove_file(dir.join(format!("{prefix}{suffix}"))) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    // Created exclusively, and removed on drop, so an error at any step leaves no temp file.
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".pausectl")
+        .prefix(&prefix)
+        .suffix(suffix)
+        .rand_bytes(0)
         .tempfile_in(dir)?;
     tmp.write_all(contents)?;
     let mode = existing.as_ref().map_or(0o644, |m| m.mode() & 0o7777);
@@ -223,9 +231,14 @@ pub fn backup(path: &Path, contents: &[u8]) -> io::Result<PathBuf> {
             .open(&candidate)
         {
             Ok(mut f) => {
-                f.write_all(contents)?;
-                f.sync_all()?;
-                return Ok(candidate);
+                // A backup that could not be written whole is no backup: remove it.
+                return match f.write_all(contents).and_then(|()| f.sync_all()) {
+                    Ok(()) => Ok(candidate),
+                    Err(e) => {
+                        let _ = fs::remove_file(&candidate);
+                        Err(e)
+                    }
+                };
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),

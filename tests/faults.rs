@@ -1,0 +1,545 @@
+//! Faults caused for real: a full disk and a read-only file system (tmpfs, so root only), system
+//! calls failed or cut short by strace, 16 runs at once; and what a write keeps or refuses: mode,
+//! owner, group, extended attributes, hard and symbolic links. A test that needs root or strace
+//! prints `SKIPPED` where they are missing, and fails instead under PAUSECTL_REQUIRE_FAULTS=1
+//! (as `.ci/run` sets it).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const REF: &str = "registry.local:5000/pause:3.10";
+const SET: &[&str] = &[
+    "set",
+    "--image",
+    REF,
+    "--config",
+    "config.toml",
+    "--containerd-version",
+    "2.1",
+];
+
+fn default_config() -> Vec<u8> {
+    fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/defaults/containerd-2.1-default.toml"),
+    )
+    .unwrap()
+}
+
+/// Runs `cmd` to its end, or kills it and fails the test after 60 s: no run may hang.
+fn bounded(cmd: &mut Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("{cmd:?} ran for over 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn pausectl(dir: &Path, args: &[&str]) -> Output {
+    bounded(
+        Command::new(env!("CARGO_BIN_EXE_pausectl"))
+            .args(args)
+            .current_dir(dir)
+            .env("PATH", "/nonexistent"),
+    )
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Says why a test cannot run here; under PAUSECTL_REQUIRE_FAULTS=1 that is a failure.
+fn skip(test: &str, why: &str) {
+    if std::env::var("PAUSECTL_REQUIRE_FAULTS").is_ok_and(|v| v == "1") {
+        panic!("{test}: {why}, and PAUSECTL_REQUIRE_FAULTS=1");
+    }
+    eprintln!("tests/faults.rs: SKIPPED {test}: {why}");
+}
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Result<Tmpfs, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cannot mount a tmpfs (root only): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs(dir))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn full_disk_leaves_the_config_and_no_temp_file() {
+    let tmpfs = match Tmpfs::mount("64k") {
+        Ok(t) => t,
+        Err(why) => return skip("full_disk", &why),
+    };
+    let dir = tmpfs.path();
+    let original = default_config();
+    fs::write(dir.join("config.toml"), &original).unwrap();
+    // Fill the file system to the last byte.
+    let mut filler = fs::File::create(dir.join("filler")).unwrap();
+    while std::io::Write::write(&mut filler, &[b'#'; 512]).is_ok_and(|n| n > 0) {}
+    drop(filler);
+
+    for extra in [&[][..], &["--backup"][..]] {
+        let out = pausectl(dir, &[SET, extra].concat());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("No space left on device"), "{err}");
+        assert!(err.contains("config.toml"), "{err}");
+        assert_eq!(fs::read(dir.join("config.toml")).unwrap(), original);
+        assert_eq!(names(dir), ["config.toml", "config.toml.lock", "filler"]);
+    }
+    // Reading still works: the diff of what would change.
+    let out = pausectl(dir, &[SET, &["--dry-run"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn read_only_file_system_is_reported_and_left_alone() {
+    let tmpfs = match Tmpfs::mount("1m") {
+        Ok(t) => t,
+        Err(why) => return skip("read_only_file_system", &why),
+    };
+    let dir = tmpfs.path();
+    let original = default_config();
+    fs::write(dir.join("config.toml"), &original).unwrap();
+    let status = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let out = pausectl(dir, SET);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Read-only file system") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(fs::read(dir.join("config.toml")).unwrap(), original);
+    assert_eq!(names(dir), ["config.toml"]);
+    // Everything that only reads goes on working.
+    for (args, code) in [
+        (&["show", "--config", "config.toml"][..], 0),
+        (&[SET, &["--dry-run"]].concat()[..], 0),
+        (&[SET, &["--check"]].concat()[..], 1),
+    ] {
+        assert_eq!(pausectl(dir, args).status.code(), Some(code), "{args:?}");
+    }
+}
+
+#[test]
+fn read_only_file_is_refused_even_for_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    fs::write(&config, default_config()).unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o444)).unwrap();
+    let out = pausectl(dir.path(), SET);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`config.toml`: it is read-only (mode 0444)") && err.contains("chmod u+w"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&config).unwrap(), default_config());
+    assert_eq!(fs::metadata(&config).unwrap().mode() & 0o7777, 0o444);
+}
+
+#[test]
+fn directory_instead_of_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("config.toml")).unwrap();
+    for args in [SET, &["show", "--config", "config.toml"]] {
+        let out = pausectl(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("it is a directory, not a file"));
+    }
+    assert_eq!(names(&dir.path().join("config.toml")), Vec::<String>::new());
+}
+
+/// Only a `set` that writes creates a missing directory; `show`, `--dry-run` and `--check` don't.
+#[test]
+fn missing_parent_directory_is_created_by_set_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |extra: &[&'static str]| {
+        let mut a = SET.to_vec();
+        a[4] = "etc/containerd/config.toml";
+        a.extend(extra);
+        a
+    };
+    let show = [
+        "show",
+        "--config",
+        "etc/containerd/config.toml",
+        "--containerd-version",
+        "2.1",
+    ];
+    assert_eq!(pausectl(dir.path(), &show).status.code(), Some(0));
+    assert_eq!(
+        pausectl(dir.path(), &args(&["--dry-run"])).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        pausectl(dir.path(), &args(&["--check"])).status.code(),
+        Some(1)
+    );
+    assert!(!dir.path().join("etc").exists());
+
+    let out = pausectl(dir.path(), &args(&[]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let config = dir.path().join("etc/containerd/config.toml");
+    assert_eq!(fs::metadata(&config).unwrap().mode() & 0o7777, 0o644);
+    assert!(fs::read_to_string(&config).unwrap().contains(REF));
+}
+
+#[test]
+fn mode_owner_group_xattrs_and_hard_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    fs::write(&config, default_config()).unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o640)).unwrap();
+    if is_root() {
+        std::os::unix::fs::chown(&config, Some(1234), Some(5678)).unwrap();
+    } else {
+        skip("owner and group", "changing them needs root");
+    }
+    let xattrs = xattr::set(&config, "user.pausectl", b"kept").is_ok();
+    if !xattrs {
+        skip(
+            "extended attributes",
+            "this file system has no user.* xattrs",
+        );
+    }
+    fs::hard_link(&config, dir.path().join("other-name.toml")).unwrap();
+
+    let out = pausectl(dir.path(), SET);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let meta = fs::metadata(&config).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    if is_root() {
+        assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
+    }
+    if xattrs {
+        assert_eq!(
+            xattr::get(&config, "user.pausectl").unwrap().as_deref(),
+            Some(&b"kept"[..])
+        );
+    }
+    assert!(fs::read_to_string(&config).unwrap().contains(REF));
+    // The other name of the file keeps the old text, as the warning says.
+    assert!(err.contains("`config.toml` has 2 hard links"), "{err}");
+    assert_eq!(
+        fs::read(dir.path().join("other-name.toml")).unwrap(),
+        default_config()
+    );
+}
+
+/// A chain of links (relative, then absolute) is followed to the file, which is edited in
+/// place of its links; a loop and a dangling link are refused.
+#[test]
+fn symlink_chains_are_followed_and_loops_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    fs::create_dir(&real).unwrap();
+    fs::write(real.join("config.toml"), default_config()).unwrap();
+    symlink(real.join("config.toml"), dir.path().join("b.toml")).unwrap();
+    symlink("b.toml", dir.path().join("config.toml")).unwrap();
+
+    let out = pausectl(dir.path(), SET);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for link in ["config.toml", "b.toml"] {
+        let meta = fs::symlink_metadata(dir.path().join(link)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{link}");
+    }
+    assert!(
+        fs::read_to_string(real.join("config.toml"))
+            .unwrap()
+            .contains(REF)
+    );
+    assert_eq!(names(&real), ["config.toml", "config.toml.lock"]);
+
+    for (a, b, why) in [
+        ("loop-a.toml", "loop-b.toml", "symbolic links"),
+        ("dangling.toml", "nowhere.toml", "does not exist"),
+    ] {
+        symlink(b, dir.path().join(a)).unwrap();
+        if a == "loop-a.toml" {
+            symlink(a, dir.path().join(b)).unwrap();
+        }
+        let mut args = SET.to_vec();
+        args[4] = a;
+        let out = pausectl(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{a}");
+        assert!(stderr(&out).contains(why), "{a}: {}", stderr(&out));
+        assert!(!dir.path().join(format!("{b}.lock")).exists());
+    }
+}
+
+/// 16 runs with 16 images at once: all succeed, one after another (each reports as `before`
+/// the image of the run ahead of it, so no run's write is lost), and the file ends valid,
+/// holding the last run's image, with no temp file beside it.
+#[test]
+fn sixteen_concurrent_runs_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    fs::write(&config, default_config()).unwrap();
+    let images: Vec<String> = (0..16)
+        .map(|i| format!("registry.local:5000/pause:3.{i}"))
+        .collect();
+    let children: Vec<_> = images
+        .iter()
+        .map(|image| {
+            let mut args = SET.to_vec();
+            args[2] = image;
+            args.push("--json");
+            Command::new(env!("CARGO_BIN_EXE_pausectl"))
+                .args(args)
+                .current_dir(dir.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut next = BTreeMap::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let before = j["before"].as_str().unwrap().to_string();
+        let after = j["after"].as_str().unwrap().to_string();
+        assert!(
+            next.insert(before.clone(), after).is_none(),
+            "two runs both replaced {before}"
+        );
+    }
+    // Follow the runs from the original image: every image is visited once.
+    let mut image = "registry.k8s.io/pause:3.10".to_string();
+    for _ in 0..16 {
+        image = next.remove(&image).expect("the runs form one chain");
+    }
+    let text = fs::read_to_string(&config).unwrap();
+    text.parse::<toml_edit::DocumentMut>().unwrap();
+    let release = pausectl::Release::parse("2.1");
+    let report = pausectl::inspect(&text, release).unwrap();
+    assert_eq!(report.image.as_deref(), Some(image.as_str()));
+    assert_eq!(names(dir.path()), ["config.toml", "config.toml.lock"]);
+}
+
+/// While another process holds the lock, `set` waits without touching the file, then goes on.
+#[test]
+fn set_waits_for_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    fs::write(&config, default_config()).unwrap();
+    let holder = fs::File::create(dir.path().join("config.toml.lock")).unwrap();
+    holder.lock().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pausectl"))
+        .args(SET)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "set did not wait");
+    assert_eq!(fs::read(&config).unwrap(), default_config());
+    drop(holder);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(fs::read_to_string(&config).unwrap().contains(REF));
+}
+
+/// Calls that touch files, whose failure `set` must report (exit 2) or survive (exit 0).
+const FILE_CALLS: &[&str] = &[
+    "openat",
+    "read",
+    "pread64",
+    "write",
+    "close",
+    "fsync",
+    "fdatasync",
+    "fchmod",
+    "fchown",
+    "rename",
+    "renameat",
+    "renameat2",
+    "unlink",
+    "unlinkat",
+    "mkdir",
+    "statx",
+    "newfstatat",
+    "readlink",
+    "getcwd",
+    "flock",
+    "fcntl",
+    "ioctl",
+    "getdents64",
+    "llistxattr",
+    "lgetxattr",
+    "fsetxattr",
+];
+
+/// Every system call `set` makes after the program starts (the first `poll`, std's check of the
+/// standard streams), as (name, the how-manieth call of that name it is).
+fn calls_after_start(log: &str) -> Vec<(String, usize)> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut started = false;
+    let mut out = Vec::new();
+    for line in log.lines() {
+        let Some((name, _)) = line.split_once('(') else {
+            continue;
+        };
+        let n = seen.entry(name.to_string()).or_default();
+        *n += 1;
+        started |= name == "poll";
+        if started && name != "exit_group" {
+            out.push((name.to_string(), *n));
+        }
+    }
+    out
+}
+
+/// Each system call of a `set` run, in turn, fails with EIO or is met by SIGKILL (strace's
+/// fault injection). After every run the config holds exactly the old bytes or the new ones;
+/// a run that was not killed exits 0 (new bytes) or 2 (old bytes, unless the message says the
+/// file was written) and leaves no temp file.
+#[test]
+fn every_failed_or_killed_system_call_leaves_old_or_new_bytes() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        return skip(
+            "fault injection",
+            "strace is not installed (apt-get install strace)",
+        );
+    }
+    let bin = env!("CARGO_BIN_EXE_pausectl");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let old = default_config();
+    let strace = |inject: &[String]| {
+        fs::write(&config, &old).unwrap();
+        let mut cmd = Command::new("strace");
+        cmd.args(["-qq", "-o", "trace.log"])
+            .args(inject)
+            .arg("--")
+            .arg(bin)
+            .args(SET)
+            .current_dir(dir.path());
+        bounded(&mut cmd)
+    };
+    let out = strace(&[]);
+    if !out.status.success() {
+        return skip(
+            "fault injection",
+            &format!("strace cannot trace here: {}", stderr(&out)),
+        );
+    }
+    let new = fs::read(&config).unwrap();
+    assert_ne!(new, old);
+    let calls = calls_after_start(&fs::read_to_string(dir.path().join("trace.log")).unwrap());
+    assert!(calls.iter().any(|(n, _)| n == "renameat" || n == "rename"));
+
+    let (mut runs, mut killed, mut failed, mut leftovers) = (0, 0, 0, 0);
+    for (name, nth) in &calls {
+        let mut faults = vec!["signal=KILL"];
+        if FILE_CALLS.contains(&name.as_str()) {
+            faults.push("error=EIO");
+        }
+        for fault in faults {
+            let what = format!("{name}:{fault}:when={nth}");
+            let out = strace(&["-e".into(), format!("inject={what}")]);
+            runs += 1;
+            let now = fs::read(&config).unwrap();
+            assert!(
+                now == old || now == new,
+                "{what}: the config is neither old nor new"
+            );
+            let err = stderr(&out);
+            assert!(!err.contains("panicked"), "{what}: {err}");
+            let temps: Vec<String> = names(dir.path())
+                .into_iter()
+                .filter(|n| n.ends_with(".pausectl"))
+                .collect();
+            if out.status.signal() == Some(9) {
+                // A killed run cannot clean up its temp file; the next run removes it.
+                killed += 1;
+                leftovers += temps.len();
+                if !temps.is_empty() {
+                    let again = pausectl(dir.path(), SET);
+                    assert_eq!(again.status.code(), Some(0), "{what}: {}", stderr(&again));
+                    assert_eq!(
+                        names(dir.path()),
+                        ["config.toml", "config.toml.lock", "trace.log"]
+                    );
+                }
+                continue;
+            }
+            failed += 1;
+            assert!(temps.is_empty(), "{what}: temp files left: {temps:?}");
+            match out.status.code() {
+                Some(0) => assert_eq!(now, new, "{what}: exit 0 without the new config"),
+                Some(2) if now == new => assert!(
+                    err.contains("was written") || err.contains("now holds the new config"),
+                    "{what}: exit 2 after writing, and the message does not say so: {err}"
+                ),
+                Some(2) => assert!(err.starts_with("error: "), "{what}: {err}"),
+                other => panic!("{what}: exit {other:?}: {err}"),
+            }
+        }
+    }
+    eprintln!(
+        "tests/faults.rs: {} system calls, {runs} injected runs: {killed} killed ({leftovers} left a temp file, which the next run removed), {failed} failed calls",
+        calls.len()
+    );
+    assert!(runs > 50 && killed > 30 && failed > 20);
+}
