@@ -1,10 +1,20 @@
-//! Seeded mutations of every fixture through the pure core: no input may panic, and whatever
-//! `set` accepts must come out as TOML that pins the image (set checks that itself; a failed
-//! check is an `Error::Verify`, which this test treats as a bug).
+//! Seeded mutations of the fixtures (byte flips, deletions, insertions of TOML punctuation):
+//! - through the pure core: no input may panic, and whatever `set` accepts must come out as
+//!   TOML that pins the image (set checks that itself; a failed check is an `Error::Verify`,
+//!   which this test treats as a bug), and setting it again changes nothing;
+//! - through the binary, drop-ins and all: every run ends within its time limit, exits 0 or 2
+//!   (1 for `--check`), never panics, and leaves every file byte-identical when it exits 2.
+//!
+//! `PAUSECTL_SEED=<n>` explores other inputs; the default keeps CI reproducible.
 
+mod common;
+
+use common::{copy_tree, list_tree};
 use pausectl::{Error, Release};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// xorshift64*: small, seeded, reproducible.
 struct Rng(u64);
@@ -24,6 +34,14 @@ const PUNCT: &[&str] = &[
     "[", "]", "{", "}", "=", ".", "\"", "'", ",", "#", "\n", "\r\n", " ", "[[", "]]", "\"\"\"",
     "\\", "\u{feff}", "é",
 ];
+
+fn seed() -> u64 {
+    std::env::var("PAUSECTL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_1234_abcd_0001u64)
+        | 1
+}
 
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     let mut b = input.to_vec();
@@ -61,11 +79,7 @@ fn mutated_fixtures_never_panic_or_fail_verification() {
         Release::parse("2.1.9"),
         Release::parse("2.3"),
     ];
-    // PAUSECTL_SEED=<n> explores other inputs; the default keeps CI reproducible.
-    let seed = std::env::var("PAUSECTL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok());
-    let mut rng = Rng(seed.unwrap_or(0x5eed_1234_abcd_0001) | 1);
+    let mut rng = Rng(seed());
     let (mut tried, mut accepted) = (0, 0);
     for _ in 0..10_000 {
         let seed = &seeds[rng.below(seeds.len())];
@@ -92,4 +106,176 @@ fn mutated_fixtures_never_panic_or_fail_verification() {
         tried > 5_000 && accepted > 500,
         "{tried} tried, {accepted} accepted"
     );
+}
+
+/// One input for the binary: a case folder with one of its files mutated, and a command line.
+struct Input {
+    case: PathBuf,
+    /// The file replaced (relative to the working directory) and its mutated bytes.
+    file: String,
+    bytes: Vec<u8>,
+    args: Vec<String>,
+}
+
+fn inputs(n: usize) -> Vec<Input> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
+    let mut cases: Vec<PathBuf> = fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    cases.sort();
+    let mut rng = Rng(seed());
+    let releases = ["1.6.20", "1.7.24", "2.1.9", "2.3", "auto"];
+    (0..n)
+        .map(|_| {
+            let case = cases[rng.below(cases.len())].clone();
+            // The config or one of the case's other files (drop-ins, mostly).
+            let mut files: Vec<String> = list_tree(&case.join("files"));
+            if case.join("in.toml").exists() {
+                files.push("config.toml".into());
+            }
+            files.sort();
+            let file = files
+                .get(rng.below(files.len()))
+                .cloned()
+                .unwrap_or_else(|| "config.toml".into());
+            let original = match file.as_str() {
+                "config.toml" => fs::read(case.join("in.toml")).unwrap_or_default(),
+                f => fs::read(case.join("files").join(f)).unwrap(),
+            };
+            let bytes = mutate(&mut rng, &original);
+            let release = releases[rng.below(releases.len())];
+            let mut args: Vec<&str> = match rng.below(8) {
+                0 => vec!["show"],
+                1 => vec!["set", "--registry", "mirror.local:5000"],
+                2 => vec![
+                    "set",
+                    "--image",
+                    "registry.local:5000/pause:3.10",
+                    "--check",
+                ],
+                3 => vec![
+                    "set",
+                    "--image",
+                    "registry.local:5000/pause:3.10",
+                    "--backup",
+                ],
+                _ => vec!["set", "--image", "registry.local:5000/pause:3.10"],
+            };
+            args.extend(["--config", "config.toml", "--containerd-version", release]);
+            if rng.below(4) == 0 {
+                args.push("--json");
+            }
+            Input {
+                case,
+                file,
+                bytes,
+                args: args.into_iter().map(String::from).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Every file below `dir` but lock files, with its bytes.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    list_tree(dir)
+        .into_iter()
+        .filter(|f| !f.ends_with(".lock"))
+        .map(|f| {
+            let bytes = fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+/// Runs one input in `dir`; returns its exit code, or what went wrong.
+fn run(input: &Input, dir: &Path) -> Result<i32, String> {
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir).unwrap();
+    copy_tree(&input.case.join("files"), dir);
+    fs::write(dir.join(&input.file), &input.bytes).unwrap();
+    let before = snapshot(dir);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pausectl"))
+        .args(&input.args)
+        .current_dir(dir)
+        .env("PATH", "/nonexistent")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            return Err("still running after 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code().ok_or("killed by a signal")?;
+    let check = input.args.iter().any(|a| a == "--check");
+    if stderr.contains("panicked") || !(code == 0 || code == 2 || (code == 1 && check)) {
+        return Err(format!("exit {code}: {stderr}"));
+    }
+    let after = snapshot(dir);
+    if code == 2 && after != before {
+        return Err(format!("exit 2 but files changed: {stderr}"));
+    }
+    if code == 2 && !stderr.starts_with("error: ") && !stderr.contains("\nerror: ") {
+        return Err(format!("exit 2 without an error message: {stderr}"));
+    }
+    if after.iter().any(|(f, _)| f.ends_with(".pausectl")) {
+        return Err("a temp file was left".into());
+    }
+    Ok(code)
+}
+
+#[test]
+fn mutated_fixtures_through_the_binary() {
+    let n = 10_000;
+    let inputs = inputs(n);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let scratch = tempfile::tempdir().unwrap();
+    let results: Vec<(usize, Result<i32, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let (inputs, dir) = (&inputs, scratch.path().join(w.to_string()));
+                s.spawn(move || {
+                    (w..inputs.len())
+                        .step_by(workers)
+                        .map(|i| (i, run(&inputs[i], &dir)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut counts = [0usize; 3];
+    let mut failures = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(code) => counts[code as usize] += 1,
+            Err(why) => failures.push(format!(
+                "input {i} ({}, {} mutated, {:?}): {why}\n{:?}",
+                inputs[i].case.file_name().unwrap().to_string_lossy(),
+                inputs[i].file,
+                inputs[i].args,
+                String::from_utf8_lossy(&inputs[i].bytes)
+            )),
+        }
+    }
+    println!(
+        "{n} mutated inputs through the binary: {} exit 0, {} exit 1 (--check), {} exit 2, {} failures",
+        counts[0],
+        counts[1],
+        counts[2],
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(counts[0] > n / 5 && counts[2] > n / 5, "{counts:?}");
 }
