@@ -578,6 +578,8 @@ mod tests {
         "registry.local:65535/pause:1",
         "registry.local:1/pause:1",
         "registry.local/{N240}:1",
+        // The grammar limits the whole name to 255 characters, not a host label to 63.
+        "{N241}.local/pause:1",
     ];
 
     /// Valid for `parse_lenient` only: (input, error from `parse`).
@@ -699,7 +701,53 @@ mod tests {
         ("registry.local/pause", "NoTag"),
         ("localhost/pause", "NoTag"),
         ("[::1]:5000/pause", "NoTag"),
+        // Each `--image` a case in testdata/cases refuses (checked below).
+        ("registry.local/pause:3.10\"", "BadChar"),
+        ("registry.local:99999/pause:3.10", "BadPort"),
+        ("registry.local//pause:3.10", "EmptyComponent"),
+        ("registry.local/pause:-3.10", "BadTag"),
+        ("registry.local/Pause:3.10", "UpperCasePath"),
+        ("https://registry.local/pause:3.10", "Scheme"),
+        // Text that would break out of a TOML string or line if it were written unescaped.
+        (
+            "registry.local/pause:1\"\nsandbox_image = \"evil.io/x:1",
+            "BadChar",
+        ),
+        ("registry.local/pause:1'''", "BadChar"),
+        ("registry.local/pause:1#comment", "BadTag"),
+        ("registry.local/pause:1\u{2028}", "BadChar"),
+        ("registry.local/pause:1\u{85}", "BadChar"),
+        ("[fe80::1%eth0]:5000/pause:1", "BadHost"),
+        ("[::ffff:1.2.3.4]:5000/pause:1", "BadHost"),
+        ("{N241}.local/{N241}:1", "NameTooLong"),
     ];
+
+    /// The `--image` of every case folder that expects `invalid --image` is in `INVALID`.
+    #[test]
+    fn refused_cases_are_in_the_table() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
+        let mut found = 0;
+        for case in std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()) {
+            let stderr = std::fs::read_to_string(case.join("stderr")).unwrap_or_default();
+            let args = std::fs::read_to_string(case.join("args")).unwrap();
+            let args: Vec<&str> = args.lines().collect();
+            let Some(i) = args.iter().position(|a| *a == "--image") else {
+                continue;
+            };
+            if stderr.contains("invalid --image") {
+                assert!(
+                    INVALID
+                        .iter()
+                        .any(|(input, _)| expand(input) == args[i + 1]),
+                    "{}: `{}` is not in INVALID",
+                    case.display(),
+                    args[i + 1]
+                );
+                found += 1;
+            }
+        }
+        assert!(found >= 9, "{found}");
+    }
 
     #[test]
     fn valid_references() {
