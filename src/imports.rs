@@ -8,12 +8,32 @@
 //! stops at a missing file (1.x then refuses to start; 2.x uses what it loaded before it).
 
 use crate::release::Release;
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 use toml_edit::{ImDocument, Item};
 
 /// More files than any real node has: a guard against pathological globs.
 const MAX_FILES: usize = 1000;
+
+/// The most pausectl reads, of one file or of a chain's files together: 16 MiB, some 1,800
+/// times the largest config in the wild we know of (9 KB). It bounds time and memory.
+pub const MAX_BYTES: usize = 16 << 20;
+
+/// Reads all of `r`, or fails with `FileTooLarge` past [`MAX_BYTES`].
+pub fn read_capped(r: impl io::Read) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    r.take(MAX_BYTES as u64 + 1).read_to_end(&mut buf)?;
+    if buf.len() > MAX_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!(
+                "it is larger than {} MiB, the most pausectl reads; containerd configs are a few KB, so check that this is the right file",
+                MAX_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(buf)
+}
 
 /// The files containerd loads, main config first, in load order.
 #[derive(Debug, Default)]
@@ -58,6 +78,15 @@ pub enum ImportError {
         path: String,
         /// The pattern.
         pattern: String,
+    },
+    /// Too much text.
+    #[error(
+        "the files `{path}` imports add up to more than {} MiB, the most pausectl reads (containerd configs are a few KB)",
+        MAX_BYTES >> 20
+    )]
+    TooLarge {
+        /// The main config.
+        path: String,
     },
     /// Too many files.
     #[error("the imports of `{path}` add up to more than {MAX_FILES} files")]
@@ -269,8 +298,9 @@ pub fn load_with(
             chain.files.push((path, text.clone()));
             continue;
         }
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b, // containerd stops loading at a missing file: 1.x refuses to start, 2.x ignores the
+        let bytes = match std::fs::File::open(&path).and_then(read_capped) {
+            Ok(b) => b,
+            // containerd stops loading at a missing file: 1.x refuses to start, 2.x ignores the
             // error but reads nothing after it (measured with 2.1.9).
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 chain.missing.push(path);
@@ -284,6 +314,9 @@ pub fn load_with(
         chain.files.push((path, text));
         if chain.files.len() > MAX_FILES {
             return Err(ImportError::TooMany { path: main });
+        }
+        if chain.files.iter().map(|(_, t)| t.len()).sum::<usize>() > MAX_BYTES {
+            return Err(ImportError::TooLarge { path: main });
         }
     }
     Ok(chain)

@@ -6,7 +6,7 @@ use pausectl::imports::{self, Chain};
 use pausectl::managed::{self, Managed};
 use pausectl::{ImageRef, Pin, Registry, Release, Report, Schema, atomic, diff};
 use serde_json::json;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -134,14 +134,11 @@ fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
         path.display().to_string()
     };
     let (target, bytes) = if is_stdin(path) {
-        let mut buf = Vec::new();
-        io::stdin()
-            .read_to_end(&mut buf)
-            .context("cannot read standard input")?;
+        let buf = imports::read_capped(io::stdin()).context("cannot read standard input")?;
         (None, Some(buf))
     } else {
         let target = atomic::resolve(path).with_context(|| format!("cannot use `{label}`"))?;
-        match std::fs::read(&target) {
+        match std::fs::File::open(&target).and_then(imports::read_capped) {
             Ok(b) => (Some(target), Some(b)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (Some(target), None),
             Err(e) => return Err(e).with_context(|| format!("cannot read `{label}`")),
@@ -570,7 +567,7 @@ fn plan_drop_in(
     let absolute = |p: &Path| std::path::absolute(p).map(|a| imports::clean(&a.to_string_lossy()));
     let main = absolute(&args.common.config)?;
     let drop_in = absolute(path)?;
-    let existing = match std::fs::read(&drop_in) {
+    let existing = match std::fs::File::open(&drop_in).and_then(imports::read_capped) {
         Ok(b) => Some(String::from_utf8(b).map_err(|_| anyhow!("`{drop_in}` is not UTF-8 text"))?),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read `{drop_in}`")),

@@ -174,9 +174,20 @@ fn parse(text: &str) -> Result<Parsed<'_>, Error> {
             at: position(raw, at),
         });
     }
-    let doc = ImDocument::parse(raw).map_err(|e| Error::Toml {
-        message: e.message().trim().replace('\n', ": "),
-        at: position(raw, e.span().map_or(0, |s| s.start)),
+    let doc = ImDocument::parse(raw).map_err(|e| {
+        let at = position(raw, e.span().map_or(0, |s| s.start));
+        // toml_edit's bound on nesting, which keeps a hostile file from exhausting the stack.
+        if e.message().contains("recursion limit exceeded") {
+            return Error::Invalid {
+                message: "tables, arrays or keys are nested more than 80 levels deep".into(),
+                help: "pausectl refuses such nesting; containerd may read the file, but none of its settings is deeper than 8 levels: remove what is nested that deep".into(),
+                at,
+            };
+        }
+        Error::Toml {
+            message: e.message().trim().replace('\n', ": "),
+            at,
+        }
     })?;
     let schema = Schema::of(&doc).map_err(|v| Error::Version {
         raw: v.raw,
