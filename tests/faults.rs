@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -72,12 +73,17 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// A line on standard error that cargo's capture lets through, for CI's log.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "tests/faults.rs: {line}");
+}
+
 /// Says why a test cannot run here; under PAUSECTL_REQUIRE_FAULTS=1 that is a failure.
 fn skip(test: &str, why: &str) {
     if std::env::var("PAUSECTL_REQUIRE_FAULTS").is_ok_and(|v| v == "1") {
         panic!("{test}: {why}, and PAUSECTL_REQUIRE_FAULTS=1");
     }
-    eprintln!("tests/faults.rs: SKIPPED {test}: {why}");
+    say(&format!("SKIPPED {test}: {why}"));
 }
 
 fn is_root() -> bool {
@@ -537,9 +543,9 @@ fn every_failed_or_killed_system_call_leaves_old_or_new_bytes() {
             }
         }
     }
-    eprintln!(
-        "tests/faults.rs: {} system calls, {runs} injected runs: {killed} killed ({leftovers} left a temp file, which the next run removed), {failed} failed calls",
+    say(&format!(
+        "{} system calls, {runs} injected runs: {killed} killed ({leftovers} left a temp file, which the next run removed), {failed} failed calls",
         calls.len()
-    );
+    ));
     assert!(runs > 50 && killed > 30 && failed > 20);
 }
