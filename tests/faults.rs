@@ -4,6 +4,9 @@
 //! prints `SKIPPED` where they are missing, and fails instead under PAUSECTL_REQUIRE_FAULTS=1
 //! (as `.ci/run` sets it).
 
+mod common;
+
+use common::wait_bounded;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -11,7 +14,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const REF: &str = "registry.local:5000/pause:3.10";
 const SET: &[&str] = &[
@@ -33,21 +36,13 @@ fn default_config() -> Vec<u8> {
 
 /// Runs `cmd` to its end, or kills it and fails the test after 60 s: no run may hang.
 fn bounded(cmd: &mut Command) -> Output {
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("{cmd:?} ran for over 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.wait_with_output().unwrap()
+    wait_bounded(child, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
 fn pausectl(dir: &Path, args: &[&str]) -> Output {

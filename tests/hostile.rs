@@ -2,6 +2,9 @@
 //! something or write where they point. Each run is bounded in time, and in memory by
 //! `ulimit -v`, so an attempt to exhaust either fails the test instead of the machine.
 
+mod common;
+
+use common::wait_bounded;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -42,16 +45,10 @@ fn pausectl_in(
             let _ = std::io::Write::write_all(&mut pipe, &b);
         }
     });
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(30) {
-            child.kill().unwrap();
-            panic!("{args:?} ran for over 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let elapsed = start.elapsed();
+    let out =
+        wait_bounded(child, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{args:?}: {e}"));
     feeder.join().unwrap();
-    (child.wait_with_output().unwrap(), elapsed)
+    (out, start.elapsed())
 }
 
 fn stderr(out: &Output) -> String {

@@ -9,13 +9,13 @@
 
 mod common;
 
-use common::{copy_tree, list_tree};
+use common::{copy_tree, list_tree, wait_bounded};
 use pausectl::{Error, Release};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// xorshift64*: small, seeded, reproducible.
 struct Rng(u64);
@@ -203,7 +203,7 @@ fn run(input: &Input, dir: &Path) -> Result<i32, String> {
     copy_tree(&input.case.join("files"), dir);
     fs::write(dir.join(&input.file), &input.bytes).unwrap();
     let before = snapshot(dir);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pausectl"))
+    let child = Command::new(env!("CARGO_BIN_EXE_pausectl"))
         .args(&input.args)
         .current_dir(dir)
         .env("PATH", "/nonexistent")
@@ -212,15 +212,7 @@ fn run(input: &Input, dir: &Path) -> Result<i32, String> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(20) {
-            child.kill().unwrap();
-            return Err("still running after 20 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = wait_bounded(child, Duration::from_secs(20))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let code = out.status.code().ok_or("killed by a signal")?;
     let check = input.args.iter().any(|a| a == "--check");

@@ -1,7 +1,11 @@
 //! Helpers the integration tests share: case folders hold extra files in `files/`.
+// Each test crate compiles this module and uses only some of it.
+#![allow(dead_code)]
 
 use std::fs;
 use std::path::Path;
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
 
 /// Copies `from` (if it exists) into `to`, keeping relative paths.
 pub fn copy_tree(from: &Path, to: &Path) {
@@ -33,4 +37,19 @@ pub fn list_tree(root: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// Waits for `child` to end, or kills it once `limit` has passed: no run may hang a test. Its
+/// output must fit the pipes (64 KiB), which are read only after it ends.
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Result<Output, String> {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return Err(format!("still running after {} s", limit.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(child.wait_with_output().unwrap())
 }
