@@ -150,9 +150,9 @@ fn copy_xattrs(from: &Path, to: &File) -> io::Result<()> {
 }
 
 /// Replaces `path` with `contents` atomically, by way of `.NAME.pausectl` beside it (the caller
-/// holds the lock from `lock`). An existing file keeps its mode, owner and group;
-/// and extended attributes; a new one gets mode 0644 (and its directory is created). On error
-/// nothing is left behind.
+/// holds the lock from `lock`). An existing file keeps its mode, owner, group and extended
+/// attributes; a new one gets mode 0644 (and its directory is created). On error nothing is
+/// left behind.
 pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     let dir = parent(path);
     let existing = match fs::metadata(path) {
@@ -166,7 +166,8 @@ pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default(); // One fixed name, `.NAME.pausectl`: with the lock held no other run is writing it, so one
+        .unwrap_or_default();
+    // One fixed name, `.NAME.pausectl`: with the lock held no other run is writing it, so one
     // found now was left by a run killed before its rename, and goes.
     let (prefix, suffix) = (format!(".{name}"), ".pausectl");
     match fs::remove_file(dir.join(format!("{prefix}{suffix}"))) {

@@ -182,7 +182,8 @@ fn resolve(
         let matches = glob::glob(&path).map_err(|_| ImportError::BadPattern {
             path: parent.to_string(),
             pattern: entry.to_string(),
-        })?; // A glob that matches nothing is normal (2.2+ import an empty conf.d by default).
+        })?;
+        // A glob that matches nothing is normal (2.2+ import an empty conf.d by default).
         let mut found: Vec<String> = matches
             .flatten()
             .map(|p| clean(&p.to_string_lossy()))

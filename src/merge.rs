@@ -249,7 +249,8 @@ mod tests {
         // t12: version-2 main, version-1 drop-in.
         let t12 = [main_v2, facts(0, pin(1, "drop:1"), None, None, false)];
         assert!(image(&t12, "1.6.20").is_err());
-        assert_eq!(image(&t12, "2.1.9"), Ok(Some("drop:1".into()))); // r3: a version-2 drop-in migrated into a version-3 merge keeps the version at 3, so the
+        assert_eq!(image(&t12, "2.1.9"), Ok(Some("drop:1".into())));
+        // r3: a version-2 drop-in migrated into a version-3 merge keeps the version at 3, so the
         // main file's leftover `sandbox_image` is not migrated over the drop-in's pin.
         let r3 = [
             facts(3, None, pin(0, "main-leftover:2"), pin(0, "main:3"), false),
