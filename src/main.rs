@@ -1,7 +1,7 @@
 //! The `pausectl` command: argument parsing, file I/O and printing around the pure core.
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use pausectl::imports::{self, Chain};
 use pausectl::managed::{self, Managed};
 use pausectl::{ImageRef, Pin, Registry, Release, Report, Schema, atomic, diff};
@@ -17,6 +17,9 @@ const EXIT_CODES: &str = "Exit codes: 0 done or nothing to do; 1 `set --check` f
 #[derive(Parser)]
 #[command(name = "pausectl", version, after_help = EXIT_CODES)]
 struct Cli {
+    /// Trace on standard error what pausectl reads and decides: files, versions, release, keys
+    #[arg(long, short, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,9 +31,19 @@ enum Command {
         after_help = "Examples:\n  pausectl set --registry registry.local:5000 --dry-run\n  pausectl set --image registry.local:5000/pause:3.10 --backup\n  pausectl set --image registry.local:5000/pause:3.10 --check   # exit 1 if a change is needed"
     )]
     Set(SetArgs),
-    /// Show the sandbox image containerd will use, and where it is set.
-    #[command(after_help = "Example:\n  pausectl show --containerd-version 2.1 --json")]
+    /// Show the sandbox image containerd will use, and where it is set.    #[command(after_help = "Example:\n  pausectl show --containerd-version 2.1 --json")]
     Show(Common),
+    /// Print a shell completion script on standard output.
+    #[command(
+        after_help = "Examples:\n  pausectl completions bash > /usr/share/bash-completion/completions/pausectl\n  pausectl completions zsh > /usr/share/zsh/vendor-completions/_pausectl\n  pausectl completions fish > /usr/share/fish/vendor_completions.d/pausectl.fish"
+    )]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on standard output.
+    #[command(after_help = "Example:\n  pausectl man > /usr/share/man/man1/pausectl.1")]
+    Man,
 }
 
 #[derive(Args)]
@@ -82,11 +95,34 @@ struct Common {
     json: bool,
 }
 
+/// Set by `--verbose`: [`trace`] prints.
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// One line of the `--verbose` trace, on standard error.
+fn trace(line: impl std::fmt::Display) {
+    if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        print_stderr(&format!("pausectl: {line}\n"));
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     let result = match cli.command {
         Command::Set(args) => set(args),
         Command::Show(args) => show(args),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pausectl", &mut out);
+            print_stdout(&String::from_utf8_lossy(&out)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .expect("writing to memory");
+            print_stdout(&String::from_utf8_lossy(&out)).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -119,6 +155,10 @@ fn is_stdin(path: &Path) -> bool {
 fn lock(path: &Path) -> Result<std::fs::File> {
     let target =
         atomic::resolve(path).with_context(|| format!("cannot use `{}`", path.display()))?;
+    trace(format_args!(
+        "locking `{}`",
+        atomic::sibling(&target, ".lock").display()
+    ));
     atomic::lock(&target).with_context(|| {
         format!(
             "cannot lock `{}`; nothing was written",
@@ -144,6 +184,15 @@ fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
             Err(e) => return Err(e).with_context(|| format!("cannot read `{label}`")),
         }
     };
+    match (&target, &bytes) {
+        (_, None) => trace(format_args!("`{label}` does not exist")),
+        (Some(t), Some(b)) if t != path => trace(format_args!(
+            "read `{label}` (the file `{}`): {} bytes",
+            t.display(),
+            b.len()
+        )),
+        (_, Some(b)) => trace(format_args!("read `{label}`: {} bytes", b.len())),
+    }
     let Some(bytes) = bytes else {
         // A new config: version 3 for containerd 2.x, else version 2, which 1.3 to 2.x read.
         let version = if release.is_some_and(|r| r.is_2x()) {
@@ -199,6 +248,14 @@ fn load_chain(path: &Path, input: &Input, release: Option<Release>) -> Result<Ch
     }
     let mut chain = imports::load(path, &input.text, release)?;
     chain.files[0].0 = input.label.clone();
+    for (file, text) in &chain.files[1..] {
+        trace(format_args!("imports `{file}`: {} bytes", text.len()));
+    }
+    for file in &chain.missing {
+        trace(format_args!(
+            "imports `{file}`, which does not exist: containerd stops loading there"
+        ));
+    }
     Ok(chain)
 }
 
@@ -215,16 +272,58 @@ fn chain_files<'a>(main: &'a str, chain: &'a Chain) -> Vec<(&'a str, &'a str)> {
 
 fn release(arg: &str) -> Result<(Option<Release>, &'static str)> {
     if arg == "auto" {
-        return Ok(match Release::detect() {
-            Some(r) => (Some(r), "detected"),
-            None => (None, "unknown"),
-        });
+        let found = Release::detect();
+        match found {
+            Some(r) => trace(format_args!(
+                "containerd release {r}, from `containerd --version`"
+            )),
+            None => {
+                trace("containerd release unknown: no `containerd` on PATH answered `--version`")
+            }
+        }
+        return Ok((
+            found,
+            if found.is_some() {
+                "detected"
+            } else {
+                "unknown"
+            },
+        ));
     }
     match Release::parse(arg) {
-        Some(r) => Ok((Some(r), "given")),
+        Some(r) => {
+            trace(format_args!(
+                "containerd release {r}, from --containerd-version"
+            ));
+            Ok((Some(r), "given"))
+        }
         None => bail!(
             "`--containerd-version {arg}` is not a containerd release: use `auto`, X.Y or X.Y.Z, e.g. `1.7` or `2.1.4`"
         ),
+    }
+}
+
+/// The `--verbose` lines for what a chain says about the sandbox image.
+fn trace_report(files: &[(&str, &str)], report: &Report) {
+    trace(format_args!(
+        "`{}`: config version {}",
+        files[0].0, report.schema
+    ));
+    for p in &report.pins {
+        trace(format_args!(
+            "{}:{}: {} = {}",
+            files[p.file].0, p.line, p.key, p.image
+        ));
+    }
+    match (&report.image, &report.source) {
+        (Some(i), Some(p)) => trace(format_args!(
+            "in effect: {i}, from {}:{}",
+            files[p.file].0, p.line
+        )),
+        (Some(i), None) => trace(format_args!(
+            "in effect: {i}, the release's built-in default"
+        )),
+        (None, _) => trace("in effect: unknown"),
     }
 }
 
@@ -349,6 +448,14 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         }
     };
     warnings.extend(plan.warnings.iter().cloned());
+    let plan_files: Vec<(&str, &str)> = plan
+        .labels
+        .iter()
+        .zip(&plan.olds)
+        .map(|(l, t)| (l.as_str(), t.as_str()))
+        .collect();
+    trace_report(&plan_files, &plan.before);
+    trace(format_args!("pinning {image}"));
     // Which files change: the main config (or a new one), and imported files.
     let changes: Vec<usize> = (0..plan.labels.len())
         .filter(|&i| plan.news[i] != plan.olds[i] || plan.created[i])
@@ -410,6 +517,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot write a backup of `{label}`"))?;
             backup = Some(path);
         }
+        trace(format_args!("writing `{}`", target.display()));
         atomic::write(&target, plan.news[i].as_bytes())
             .map_err(|e| write_error(label, &e, backup.as_deref()))?;
         backups.extend(backup);
@@ -701,6 +809,7 @@ fn show(args: Common) -> Result<ExitCode> {
     let mut report = pausectl::inspect_chain(&files, &chain.missing, release)
         .map_err(|(i, e)| config_error(files[i].0, e))?;
     report.warnings.extend(chain.notes.iter().cloned());
+    trace_report(&files, &report);
     let file = |p: &Pin| files[p.file].0;
     if let Some(w) = report.image.as_deref().and_then(kubeadm_warning) {
         report.warnings.push(w);

@@ -276,3 +276,187 @@ fn auto_detects_the_release_from_path() {
     assert_eq!(json(&out)["containerd_version"], serde_json::Value::Null);
     assert_eq!(json(&out)["image"], serde_json::Value::Null);
 }
+
+/// `completions` for each shell, `man`, and an example in every subcommand's help.
+#[test]
+fn completions_man_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef pausectl"),
+        ("fish", "complete -c pausectl"),
+    ] {
+        let out = pausectl(dir.path(), &["completions", shell]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(
+            text.contains(marker)
+                && text.contains("registry")
+                && text.contains("containerd-version"),
+            "{shell}"
+        );
+    }
+    assert_eq!(
+        pausectl(dir.path(), &["completions", "tcsh"]).status.code(),
+        Some(2)
+    );
+    let man = pausectl(dir.path(), &["man"]);
+    let man = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        man.contains(".TH pausectl 1") && man.contains("completions"),
+        "{man}"
+    );
+    for sub in ["set", "show", "completions", "man"] {
+        let out = pausectl(dir.path(), &[sub, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains("Example") && help.contains("pausectl "),
+            "{sub}: {help}"
+        );
+    }
+}
+
+/// `--verbose` says which release, which files, which version, which keys, and what it writes.
+#[test]
+fn verbose_traces_what_it_reads_and_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("conf.d")).unwrap();
+    fs::write(
+        dir.path().join("config.toml"),
+        "version = 2\nimports = [\"conf.d/*.toml\"]\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"registry.k8s.io/pause:3.8\"\n",
+    )
+    .unwrap();
+    fs::write(dir.path().join("conf.d/a.toml"), "version = 2\n").unwrap();
+    let out = pausectl(
+        dir.path(),
+        &[
+            "set",
+            "-v",
+            "--registry",
+            "r.local",
+            "--config",
+            "config.toml",
+            "--containerd-version",
+            "1.7",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let trace: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("pausectl: ") && !l.contains(" -> "))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        trace,
+        [
+            "pausectl: containerd release 1.7, from --containerd-version",
+            "pausectl: locking `config.toml.lock`",
+            "pausectl: read `config.toml`: 124 bytes",
+            "pausectl: imports `conf.d/a.toml`: 12 bytes",
+            "pausectl: `config.toml`: config version 2",
+            "pausectl: config.toml:4: plugins.\"io.containerd.grpc.v1.cri\".sandbox_image = registry.k8s.io/pause:3.8",
+            "pausectl: in effect: registry.k8s.io/pause:3.8, from config.toml:4",
+            "pausectl: pinning r.local/pause:3.8",
+            "pausectl: writing `config.toml`",
+        ]
+    );
+    // Without -v, none of it.
+    let out = pausectl(dir.path(), &["show", "--config", "config.toml"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("pausectl: "));
+}
+
+/// The JSON fields the README promises, and no others, with their types.
+#[test]
+fn json_fields_are_the_documented_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("config.toml"),
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"registry.k8s.io/pause:3.8\"\n",
+    )
+    .unwrap();
+    let keys =
+        |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let show = json(&pausectl(
+        dir.path(),
+        &[
+            "show",
+            "--json",
+            "--config",
+            "config.toml",
+            "--containerd-version",
+            "1.7",
+        ],
+    ));
+    assert_eq!(
+        keys(&show),
+        [
+            "config",
+            "exists",
+            "config_version",
+            "containerd_version",
+            "image",
+            "source",
+            "default",
+            "managed",
+            "files",
+            "pins",
+            "warnings"
+        ]
+    );
+    assert_eq!(show["image"], "registry.k8s.io/pause:3.8");
+    assert_eq!(show["config_version"], 2);
+    assert_eq!(show["source"]["line"], 3);
+    assert_eq!(keys(&show["source"]), ["file", "line", "key"]);
+    assert_eq!(keys(&show["pins"][0]), ["file", "line", "key", "image"]);
+    assert!(
+        show["warnings"].as_array().unwrap()[0]
+            .as_str()
+            .unwrap()
+            .contains("public registry")
+    );
+
+    let set = json(&pausectl(
+        dir.path(),
+        &[
+            "set",
+            "--json",
+            "--image",
+            REF,
+            "--config",
+            "config.toml",
+            "--backup",
+        ],
+    ));
+    assert_eq!(
+        keys(&set),
+        [
+            "config",
+            "config_version",
+            "containerd_version",
+            "before",
+            "after",
+            "changed",
+            "written",
+            "backup",
+            "files",
+            "created",
+            "diff",
+            "warnings"
+        ]
+    );
+    assert_eq!(set["before"], "registry.k8s.io/pause:3.8");
+    assert_eq!(set["after"], REF);
+    assert_eq!(
+        (set["changed"].as_bool(), set["written"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(set["backup"], "config.toml.bak");
+    assert_eq!(set["files"], serde_json::json!(["config.toml"]));
+    assert_eq!(set["containerd_version"], serde_json::Value::Null);
+    assert!(
+        set["diff"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("+  sandbox_image = \"{REF}\""))
+    );
+}
