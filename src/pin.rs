@@ -138,11 +138,26 @@ pub struct Change {
     pub warnings: Vec<String>,
 }
 
-struct Parsed<'a> {
-    raw: &'a str,
+/// A file parsed once, owning its text (without the byte-order mark, which `bom` records).
+struct Parsed {
     bom: bool,
-    doc: ImDocument<&'a str>,
+    doc: ImDocument<String>,
     schema: Schema,
+}
+
+impl Parsed {
+    fn raw(&self) -> &str {
+        self.doc.raw()
+    }
+
+    /// The text as the file holds it, byte-order mark included.
+    fn text(&self) -> String {
+        if self.bom {
+            format!("{BOM}{}", self.raw())
+        } else {
+            self.raw().to_string()
+        }
+    }
 }
 
 fn position(raw: &str, offset: usize) -> (usize, usize) {
@@ -156,7 +171,7 @@ fn position(raw: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn parse(text: &str) -> Result<Parsed<'_>, Error> {
+fn parse(text: &str) -> Result<Parsed, Error> {
     let (raw, bom) = match text.strip_prefix(BOM) {
         Some(rest) => (rest, true),
         None => (text, false),
@@ -174,8 +189,7 @@ fn parse(text: &str) -> Result<Parsed<'_>, Error> {
             at: position(raw, at),
         });
     }
-    let doc = ImDocument::parse(raw).map_err(|e| {
-        let at = position(raw, e.span().map_or(0, |s| s.start));
+    let doc = ImDocument::parse(raw.to_string()).map_err(|e| {let at = position(raw, e.span().map_or(0, |s| s.start));
         // toml_edit's bound on nesting, which keeps a hostile file from exhausting the stack.
         if e.message().contains("recursion limit exceeded") {
             return Error::Invalid {
@@ -216,12 +230,7 @@ fn parse(text: &str) -> Result<Parsed<'_>, Error> {
             }
         }
     }
-    Ok(Parsed {
-        raw,
-        bom,
-        doc,
-        schema,
-    })
+    Ok(Parsed { bom, doc, schema })
 }
 
 fn find(p: &Parsed, key: &[&str], file: usize) -> Result<Option<Pin>, Error> {
@@ -229,14 +238,14 @@ fn find(p: &Parsed, key: &[&str], file: usize) -> Result<Option<Pin>, Error> {
         Ok(Lookup::Found(f)) => Ok(Some(Pin {
             key: splice::dotted(key, '"'),
             image: f.value,
-            line: position(p.raw, f.span.start).0,
+            line: position(p.raw(), f.span.start).0,
             file,
         })),
         Ok(Lookup::Missing) => Ok(None),
         Err(w) => Err(Error::WrongType {
             path: w.path,
             found: w.found,
-            at: position(p.raw, w.offset.unwrap_or(0)),
+            at: position(p.raw(), w.offset.unwrap_or(0)),
         }),
     }
 }
@@ -274,22 +283,44 @@ pub fn inspect_chain(
     missing: &[String],
     release: Option<Release>,
 ) -> Result<Report, (usize, Error)> {
-    let parsed = files
+    let parsed = parse_all(files)?;
+    let parsed: Vec<&Parsed> = parsed.iter().collect();
+    let facts = all_facts(&parsed)?;
+    let labels: Vec<&str> = files.iter().map(|(l, _)| *l).collect();
+    Ok(report(&labels, &parsed, &facts, missing, release))
+}
+
+/// Each file of a chain parsed; an error names the index of the file it is in.
+fn parse_all(files: &[(&str, &str)]) -> Result<Vec<Parsed>, (usize, Error)> {
+    files
         .iter()
         .enumerate()
         .map(|(i, (_, text))| parse(text).map_err(|e| (i, e)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let facts = parsed
+        .collect()
+}
+
+fn all_facts(parsed: &[&Parsed]) -> Result<Vec<Facts>, (usize, Error)> {
+    parsed
         .iter()
         .enumerate()
         .map(|(i, p)| facts(p, i).map_err(|e| (i, e)))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect()
+}
+
+/// The report for a parsed chain (`labels` name the files in messages).
+fn report(
+    labels: &[&str],
+    parsed: &[&Parsed],
+    facts: &[Facts],
+    missing: &[String],
+    release: Option<Release>,
+) -> Report {
     let mut warnings = Vec::new();
-    for (i, (p, f)) in parsed.iter().zip(&facts).enumerate() {
+    for (i, (p, f)) in parsed.iter().zip(facts).enumerate() {
         let prefix = if i == 0 {
             String::new()
         } else {
-            format!("`{}`: ", files[i].0)
+            format!("`{}`: ", labels[i])
         };
         warnings.extend(
             file_warnings(p, f, release, i == 0)
@@ -302,7 +333,7 @@ pub fn inspect_chain(
         if main.version >= 2 && f.version > main.version {
             warnings.push(format!(
                 "`{}` has version {}, higher than the main config's {}: containerd 2.0–2.2 then leave a `sandbox_image` of the main config unread, and newer releases refuse such a drop-in; give it `version = {}`",
-                files[i].0, f.version, main.version, main.version
+                labels[i], f.version, main.version, main.version
             ));
         }
     }
@@ -313,8 +344,8 @@ pub fn inspect_chain(
     }
 
     let outcome = match release {
-        Some(r) => merge::merge(&facts, missing, r),
-        None if files.len() == 1 && missing.is_empty() => Outcome {
+        Some(r) => merge::merge(facts, missing, r),
+        None if labels.len() == 1 && missing.is_empty() => Outcome {
             refusal: None,
             source: unknown_release(main),
         },
@@ -325,8 +356,8 @@ pub fn inspect_chain(
                 Release::parse("1.7").unwrap(),
                 Release::parse("2.1").unwrap(),
             );
-            let b = merge::merge(&facts, missing, new);
-            let a = merge::merge(&facts, missing, old);
+            let b = merge::merge(facts, missing, new);
+            let a = merge::merge(facts, missing, old);
             // 1.x refusing a version-3+ config is expected, not a disagreement.
             let a = if a.refusal.is_some() && main.schema >= Schema::V3 {
                 b.clone()
@@ -362,7 +393,7 @@ pub fn inspect_chain(
         .flatten()
         .cloned()
         .collect();
-    Ok(Report {
+    Report {
         schema: main.schema,
         image,
         source: outcome.source,
@@ -370,7 +401,7 @@ pub fn inspect_chain(
         warnings,
         refusal: outcome.refusal,
         bom: main.bom,
-    })
+    }
 }
 
 /// The CRI plugin tables (`cri`, `io.containerd.grpc.v1.cri`) in `text` that hold settings
@@ -430,7 +461,7 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
         let at = plugin(p, "cri").and_then(Item::span);
         warnings.push(format!(
             "line {}: `[plugins.cri]` is a version-1 name in a version-{} config: containerd 1.x refuses to start with it and 2.x ignores it; remove that table",
-            position(p.raw, at.map_or(0, |s| s.start)).0,
+            position(p.raw(), at.map_or(0, |s| s.start)).0,
             p.schema
         ));
     }
@@ -443,7 +474,7 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
     warnings
 }
 
-fn disables_cri(doc: &ImDocument<&str>) -> bool {
+fn disables_cri(doc: &ImDocument<impl AsRef<str>>) -> bool {
     let Some(Item::Value(Value::Array(a))) = doc.as_table().get("disabled_plugins") else {
         return false;
     };
@@ -472,20 +503,20 @@ fn targets(schema: Schema, release: Option<Release>) -> (Vec<Key>, Vec<Key>) {
 
 /// Sets `image` at the keys `add` (adding them where missing) and `update` (only where present)
 /// of one file, and checks the result: it parses, those keys read `image`, nothing else changed.
-/// Returns the new text and what it did beyond the obvious.
+/// Returns the new file (`None` when nothing needed to change) and what it did beyond the
+/// obvious.
 fn edit(
-    text: &str,
+    p: &Parsed,
     image: &str,
     add: &[&[&str]],
     update: &[&[&str]],
-) -> Result<(String, Vec<String>), Error> {
-    let p = parse(text)?;
-    let style = Style::of(p.raw);
+) -> Result<(Option<Parsed>, Vec<String>), Error> {
+    let style = Style::of(p.raw());
     let mut notes = Vec::new();
-    let mut raw = p.raw.to_string();
+    let mut new: Option<Parsed> = None;
     for key in add.iter().chain(update) {
-        let doc = ImDocument::parse(raw.as_str()).map_err(|e| Error::Verify(e.to_string()))?;
-        let existing = splice::lookup(&doc, key).map_err(|w| Error::Verify(w.path))?;
+        let cur = new.as_ref().unwrap_or(p);
+        let existing = splice::lookup(&cur.doc, key).map_err(|w| Error::Verify(w.path))?;
         let present = matches!(existing, Lookup::Found(_));
         if !present && !add.contains(key) {
             continue;
@@ -498,11 +529,20 @@ fn edit(
         if p.schema == Schema::V1 && *key == KEY_V3 && !present {
             notes.push("version-1 config: containerd 2.0–2.2 ignore `[plugins.cri] sandbox_image`, so pausectl also set `[plugins.\"io.containerd.cri.v1.images\".pinned_images] sandbox`, which 2.x reads and 1.x ignores".into());
         }
-        let edit = splice::set(&doc, key, image, style).map_err(|w| Error::Verify(w.path))?;
-        raw = splice::apply(&raw, &[edit]);
+        let edit = splice::set(&cur.doc, key, image, style).map_err(|w| Error::Verify(w.path))?;
+        let raw = splice::apply(cur.raw(), &[edit]);
+        let doc = ImDocument::parse(raw)
+            .map_err(|e| Error::Verify(format!("output is not TOML: {e}")))?;
+        new = Some(Parsed {
+            bom: p.bom,
+            doc,
+            schema: p.schema,
+        });
     }
-    verify(p.raw, &raw, image, add)?;
-    Ok((if p.bom { format!("{BOM}{raw}") } else { raw }, notes))
+    if let Some(n) = &new {
+        verify(&p.doc, &n.doc, image, add)?;
+    }
+    Ok((new, notes))
 }
 
 /// Rewrites `text` so that every containerd that reads it uses `image` (already validated: no
@@ -552,17 +592,27 @@ pub fn set_chain_at(
     release: Option<Release>,
     primary: usize,
 ) -> Result<ChainChange, (usize, Error)> {
-    let before = inspect_chain(files, missing, release)?;
-    let mut texts: Vec<String> = files.iter().map(|(_, t)| t.to_string()).collect();
-    let old_facts = chain_facts(&texts)?;
+    let labels: Vec<&str> = files.iter().map(|(l, _)| *l).collect();
+    // Each file is parsed once, and again only after an edit of it.
+    let old = parse_all(files)?;
+    let mut new: Vec<Option<Parsed>> = old.iter().map(|_| None).collect();
+    let old_facts = all_facts(&current(&new, &old))?;
+    let before = report(&labels, &current(&new, &old), &old_facts, missing, release);
     let mut notes = Vec::new();
+    let mut edit_file = |new: &mut [Option<Parsed>], i: usize, add: &[Key], update: &[Key]| {
+        let (n, more) =
+            edit(new[i].as_ref().unwrap_or(&old[i]), image, add, update).map_err(|e| (i, e))?;
+        if let Some(n) = n {
+            new[i] = Some(n);
+        }
+        notes.extend(more);
+        Ok::<(), (usize, Error)>(())
+    };
     let (add, update) = targets(old_facts[primary].schema, release);
-    let (text, n) = edit(&texts[primary], image, &add, &update).map_err(|e| (primary, e))?;
-    texts[primary] = text;
-    notes.extend(n);
+    edit_file(&mut new, primary, &add, &update)?;
     let others = [KEY_V1, KEY_V2, KEY_V3];
-    for (i, text) in texts.iter_mut().enumerate().skip(primary + 1) {
-        *text = edit(text, image, &[], &others).map_err(|e| (i, e))?.0;
+    for i in primary + 1..files.len() {
+        edit_file(&mut new, i, &[], &others)?;
     }
     // Without a release, both merge rules must end on the image.
     let releases = match release {
@@ -572,36 +622,26 @@ pub fn set_chain_at(
             Release::parse("2.1").unwrap(),
         ],
     };
-    let loses = |texts: &[String]| -> Result<Option<(usize, Key)>, (usize, Error)> {
-        let facts = chain_facts(texts)?;
-        Ok(releases.iter().find_map(|r| {
+    for round in 0..=files.len() + 1 {
+        let facts = all_facts(&current(&new, &old))?;
+        let Some((file, key)) = releases.iter().find_map(|r| {
             let o = merge::merge(&facts, missing, *r);
             let wins = o.source.as_ref().is_some_and(|p| p.image == image);
             (o.refusal.is_none() && !wins).then(|| winner(&facts, *r, primary))
-        }))
-    };
-    for round in 0..=files.len() + 1 {
-        let Some((file, key)) = loses(&texts)? else {
+        }) else {
             break;
         };
         if round == files.len() && primary > 0 {
             // Last resort: files before the drop-in that set the pin get the image too.
-            for (i, text) in texts.iter_mut().enumerate().take(primary) {
-                *text = edit(text, image, &[], &others).map_err(|e| (i, e))?.0;
+            for i in 0..primary {
+                edit_file(&mut new, i, &[], &others)?;
             }
             continue;
         }
-        texts[file] = edit(&texts[file], image, &[key], &[])
-            .map_err(|e| (file, e))?
-            .0;
+        edit_file(&mut new, file, &[key], &[])?;
     }
-    let labelled: Vec<(&str, &str)> = files
-        .iter()
-        .zip(&texts)
-        .map(|((l, _), t)| (*l, t.as_str()))
-        .collect();
-    let after = inspect_chain(&labelled, missing, release)?;
-    let facts = chain_facts(&texts)?;
+    let facts = all_facts(&current(&new, &old))?;
+    let after = report(&labels, &current(&new, &old), &facts, missing, release);
     for r in &releases {
         let o = merge::merge(&facts, missing, *r);
         // A release that loaded the files before must still load them.
@@ -625,6 +665,11 @@ pub fn set_chain_at(
         }
     }
     notes.extend(after.warnings);
+    let texts = new
+        .iter()
+        .zip(files)
+        .map(|(n, (_, text))| n.as_ref().map_or_else(|| text.to_string(), Parsed::text))
+        .collect();
     Ok(ChainChange {
         texts,
         before,
@@ -632,11 +677,11 @@ pub fn set_chain_at(
     })
 }
 
-fn chain_facts(texts: &[String]) -> Result<Vec<Facts>, (usize, Error)> {
-    texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| parse(t).and_then(|p| facts(&p, i)).map_err(|e| (i, e)))
+/// Each file of a chain as it is now: edited (`new`) or as it was (`old`).
+fn current<'a>(new: &'a [Option<Parsed>], old: &'a [Parsed]) -> Vec<&'a Parsed> {
+    new.iter()
+        .zip(old)
+        .map(|(n, o)| n.as_ref().unwrap_or(o))
         .collect()
 }
 
@@ -664,12 +709,14 @@ fn winner(facts: &[Facts], r: Release, primary: usize) -> (usize, Key) {
 }
 
 /// Checks the rewrite: it parses, the pins read `image`, and nothing else changed, key by key.
-fn verify(old: &str, new: &str, image: &str, keys: &[&[&str]]) -> Result<(), Error> {
-    let parse =
-        |s| ImDocument::parse(s).map_err(|e| Error::Verify(format!("output is not TOML: {e}")));
-    let (old_doc, new_doc) = (parse(old)?, parse(new)?);
+fn verify(
+    old_doc: &ImDocument<String>,
+    new_doc: &ImDocument<String>,
+    image: &str,
+    keys: &[&[&str]],
+) -> Result<(), Error> {
     for key in keys {
-        match splice::lookup(&new_doc, key) {
+        match splice::lookup(new_doc, key) {
             Ok(Lookup::Found(f)) if f.value == image => {}
             _ => {
                 return Err(Error::Verify(format!(
@@ -954,16 +1001,13 @@ mod tests {
 
     #[test]
     fn verification_catches_collateral_changes() {
-        assert!(verify("a = 1\n", "a = 2\n", IMG, &[]).is_err());
-        assert!(verify("a = 1\n", "a = 1 # now\n", IMG, &[]).is_ok());
-        assert!(
-            verify(
-                "",
-                "[plugins.cri]\nsandbox_image = 'x.io/y:1'\n",
-                IMG,
-                &[KEY_V1]
-            )
-            .is_err()
-        );
+        let verify = |old: &str, new: &str, keys: &[Key]| {
+            let doc = |s: &str| ImDocument::parse(s.to_string()).unwrap();
+            verify(&doc(old), &doc(new), IMG, keys)
+        };
+        assert!(verify("a = 1\n", "a = 2\n", &[]).is_err());
+        assert!(verify("a = 1\n", "a = 1 # now\n", &[]).is_ok());
+        let pinned = "[plugins.cri]\nsandbox_image = 'x.io/y:1'\n";
+        assert!(verify("", pinned, &[KEY_V1]).is_err());
     }
 }

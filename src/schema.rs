@@ -45,7 +45,7 @@ pub struct BadVersion {
 
 impl Schema {
     /// Reads the root `version` key.
-    pub fn of(doc: &ImDocument<&str>) -> Result<Schema, BadVersion> {
+    pub fn of(doc: &ImDocument<impl AsRef<str>>) -> Result<Schema, BadVersion> {
         let Some(item) = doc.as_table().get("version") else {
             return Ok(Schema::V1);
         };

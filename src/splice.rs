@@ -38,7 +38,7 @@ pub struct WrongType {
 }
 
 /// Reads the string at `path`; every item on the way must be a table.
-pub fn lookup(doc: &ImDocument<&str>, path: &[&str]) -> Result<Lookup, WrongType> {
+pub fn lookup(doc: &ImDocument<impl AsRef<str>>, path: &[&str]) -> Result<Lookup, WrongType> {
     let mut table: &dyn TableLike = doc.as_table();
     for (depth, key) in path.iter().enumerate() {
         let last = depth + 1 == path.len();
@@ -105,7 +105,7 @@ impl Style {
 /// The edit that makes `path` hold `value` (a string with no quotes, backslashes or control
 /// characters, as image references are). An existing value keeps its quote style.
 pub fn set(
-    doc: &ImDocument<&str>,
+    doc: &ImDocument<impl AsRef<str>>,
     path: &[&str],
     value: &str,
     style: Style,
@@ -137,7 +137,7 @@ enum Owner {
     Implicit,
 }
 
-fn insert(doc: &ImDocument<&str>, path: &[&str], value: &str, style: Style) -> Edit {
+fn insert(doc: &ImDocument<impl AsRef<str>>, path: &[&str], value: &str, style: Style) -> Edit {
     let raw = doc.raw();
     let mut owner = Owner::Root;
     // Keys from the owner down to the current table, when dotted keys made them.
@@ -267,7 +267,7 @@ fn indentation(raw: &str, offset: usize) -> String {
 }
 
 /// The start of the first table header after `from`, or the end of the file.
-fn next_header(doc: &ImDocument<&str>, from: usize) -> usize {
+fn next_header(doc: &ImDocument<impl AsRef<str>>, from: usize) -> usize {
     let mut next = doc.raw().len();
     visit_children(doc, &mut |item| {
         let header = match item {
@@ -297,7 +297,7 @@ fn last_header(item: &Item) -> Option<usize> {
 }
 
 /// The end of the last value that lies inside `section`.
-fn last_value_end(doc: &ImDocument<&str>, section: &Range<usize>) -> Option<usize> {
+fn last_value_end(doc: &ImDocument<impl AsRef<str>>, section: &Range<usize>) -> Option<usize> {
     let mut last = None;
     visit_children(doc, &mut |item| {
         if let Some(span) = item.as_value().and_then(Value::span)
@@ -311,7 +311,7 @@ fn last_value_end(doc: &ImDocument<&str>, section: &Range<usize>) -> Option<usiz
 }
 
 /// Calls `f` on every item below the root, tables and their contents alike.
-fn visit_children(doc: &ImDocument<&str>, f: &mut dyn FnMut(&Item)) {
+fn visit_children(doc: &ImDocument<impl AsRef<str>>, f: &mut dyn FnMut(&Item)) {
     doc.as_table().iter().for_each(|(_, i)| visit(i, f));
 }
 
