@@ -137,6 +137,12 @@ fn globs_from_cwd(r: Option<Release>) -> bool {
 
 /// The `imports` of one file, resolved as `release` resolves them; globs also match the
 /// paths in `overlay` (files about to be written).
+/// Whether `text` can have an `imports` key: without the word, or an escape in a quoted key
+/// that could spell it, it cannot, and parsing it to look would be wasted.
+fn may_import(text: &str) -> bool {
+    text.contains("imports") || text.contains("\\u") || text.contains("\\U")
+}
+
 fn resolve(
     parent: &str,
     text: &str,
@@ -145,6 +151,9 @@ fn resolve(
     notes: &mut Vec<String>,
 ) -> Result<Vec<String>, ImportError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if !may_import(text) {
+        return Ok(Vec::new());
+    }
     // A file that is not TOML is reported by the caller, which parses it again.
     let Ok(doc) = ImDocument::parse(text) else {
         return Ok(Vec::new());
@@ -264,11 +273,12 @@ pub fn add_import(text: &str, path: &str) -> Result<String, String> {
 /// True when `text` has a non-empty `imports` array.
 pub fn declared(text: &str) -> bool {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    ImDocument::parse(text).is_ok_and(|d| {
-        d.get("imports")
-            .and_then(Item::as_array)
-            .is_some_and(|a| !a.is_empty())
-    })
+    may_import(text)
+        && ImDocument::parse(text).is_ok_and(|d| {
+            d.get("imports")
+                .and_then(Item::as_array)
+                .is_some_and(|a| !a.is_empty())
+        })
 }
 
 /// Loads the chain that starts at `main` (its path as given to containerd, and its text).
@@ -437,5 +447,32 @@ mod tests {
         assert!(bad("[imports]\n").is_err());
         assert!(bad("imports = [\"/tmp/[*.toml\"]\n").is_err());
         assert_eq!(bad("imports = []\n").unwrap(), Vec::<String>::new());
+    }
+}
+
+#[cfg(test)]
+mod may_import_tests {
+    use super::*;
+
+    #[test]
+    fn only_texts_that_cannot_import_skip_the_parse() {
+        assert!(!may_import("version = 2\n[plugins]\n"));
+        for text in [
+            "imports = [\"a.toml\"]",
+            "'imports' = []",
+            "\"\\u0069mports\" = [\"a.toml\"]",
+            "\"\\U00000069mports\" = []",
+        ] {
+            assert!(may_import(text), "{text}");
+        }
+        // The escaped spelling really is `imports`, and is followed.
+        let (dir, text) = (
+            tempfile::tempdir().unwrap(),
+            "\"\\u0069mports\" = [\"a.toml\"]\n",
+        );
+        std::fs::write(dir.path().join("a.toml"), "version = 2\n").unwrap();
+        let main = dir.path().join("config.toml");
+        let chain = load(&main, text, None).unwrap();
+        assert_eq!(chain.files.len(), 2);
     }
 }
