@@ -137,6 +137,20 @@ fn globs_from_cwd(r: Option<Release>) -> bool {
 
 /// The `imports` of one file, resolved as `release` resolves them; globs also match the
 /// paths in `overlay` (files about to be written).
+/// The text before the first table header, where a top-level key such as `imports` must be.
+/// A line that starts with `[` inside a multi-line string or array cuts it short, but then
+/// the part does not parse (the string or array is left open), and the caller parses it all.
+fn root_section(text: &str) -> &str {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('[') {
+            return &text[..at];
+        }
+        at += line.len();
+    }
+    text
+}
+
 /// Whether `text` can have an `imports` key: without the word, or an escape in a quoted key
 /// that could spell it, it cannot, and parsing it to look would be wasted.
 fn may_import(text: &str) -> bool {
@@ -153,9 +167,15 @@ fn resolve(
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if !may_import(text) {
         return Ok(Vec::new());
-    }
+    } // Only the part before the first table header, unless a header may name `imports` too.
+    let head = root_section(text);
+    let head = if may_import(&text[head.len()..]) {
+        text
+    } else {
+        head
+    };
     // A file that is not TOML is reported by the caller, which parses it again.
-    let Ok(doc) = ImDocument::parse(text) else {
+    let Ok(doc) = ImDocument::parse(head).or_else(|_| ImDocument::parse(text)) else {
         return Ok(Vec::new());
     };
     let Some(item) = doc.get("imports") else {
@@ -453,6 +473,20 @@ mod tests {
 #[cfg(test)]
 mod may_import_tests {
     use super::*;
+
+    #[test]
+    fn root_section_ends_at_the_first_header() {
+        let text = "version = 2\nimports = [\n  'a.toml',\n]\n  [plugins]\nimports = 1\n";
+        assert_eq!(
+            root_section(text),
+            "version = 2\nimports = [\n  'a.toml',\n]\n"
+        );
+        // Cut inside a multi-line string or array: the part does not parse.
+        for text in ["a = '''\n[x]\n'''\n", "a = [\n[1],\n]\n"] {
+            assert!(ImDocument::parse(root_section(text)).is_err(), "{text}");
+        }
+        assert_eq!(root_section("a = 1\n"), "a = 1\n");
+    }
 
     #[test]
     fn only_texts_that_cannot_import_skip_the_parse() {

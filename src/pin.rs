@@ -5,8 +5,7 @@ use crate::merge::{self, Facts, Outcome};
 use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Schema};
 use crate::splice::{self, Lookup, Style};
-use std::collections::BTreeMap;
-use toml_edit::{ImDocument, Item, Value};
+use toml_edit::{ImDocument, Item, TableLike, Value};
 
 const BOM: char = '\u{feff}';
 
@@ -726,67 +725,92 @@ fn verify(
             }
         }
     }
-    if without_pins(old_doc.as_item()) != without_pins(new_doc.as_item()) {
+    if !same_but_pins(old_doc.as_item(), new_doc.as_item()) {
         return Err(Error::Verify("a key other than the pin changed".into()));
     }
     Ok(())
 }
 
-/// A comparable form of a TOML item: tables by key, scalars by type and value.
-#[derive(Debug, PartialEq)]
-enum Canon {
-    Table(BTreeMap<String, Canon>),
-    Array(Vec<Canon>),
-    Scalar(String),
+/// Whether two documents hold the same keys and values once the pins, and tables that hold
+/// nothing but pins, are left out: tables by key (a `[table]` and an inline table alike),
+/// arrays by element, strings by value, other scalars by value and type.
+fn same_but_pins(a: &Item, b: &Item) -> bool {
+    same(Some(a), Some(b), &[KEY_V1, KEY_V2, KEY_V3])
 }
 
-fn canon_value(v: &Value) -> Canon {
-    match v {
-        Value::Array(a) => Canon::Array(a.iter().map(canon_value).collect()),
-        Value::InlineTable(t) => Canon::Table(
-            t.iter()
-                .map(|(k, v)| (k.to_string(), canon_value(v)))
-                .collect(),
-        ),
-        Value::String(s) => Canon::Scalar(format!("s:{}", s.value())),
-        other => Canon::Scalar(other.clone().decorated("", "").to_string()),
+/// Like [`same_but_pins`] for the items at one key (`None`: absent), with `pins` the pin paths
+/// below it.
+fn same(a: Option<&Item>, b: Option<&Item>, pins: &[&[&str]]) -> bool {
+    let a = a.filter(|i| !only_pins(i, pins));
+    let b = b.filter(|i| !only_pins(i, pins));
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => same_item(a, b, pins),
+        _ => false,
     }
 }
 
-fn canon(item: &Item) -> Canon {
-    match item {
-        Item::Value(v) => canon_value(v),
-        Item::Table(t) => Canon::Table(t.iter().map(|(k, i)| (k.to_string(), canon(i))).collect()),
-        Item::ArrayOfTables(a) => {
-            Canon::Array(a.iter().map(|t| canon(&Item::Table(t.clone()))).collect())
+/// The pin paths below key `k`, and whether `k` is itself a pin.
+fn below<'p>(pins: &[&'p [&'p str]], k: &str) -> (Vec<&'p [&'p str]>, bool) {
+    let sub: Vec<&[&str]> = pins
+        .iter()
+        .filter(|p| p.first() == Some(&k))
+        .map(|p| &p[1..])
+        .collect();
+    let leaf = sub.iter().any(|p| p.is_empty());
+    (sub, leaf)
+}
+
+/// A table on a pin path that holds nothing but pins (or nothing at all).
+fn only_pins(item: &Item, pins: &[&[&str]]) -> bool {
+    !pins.is_empty()
+        && item.as_table_like().is_some_and(|t| {
+            t.iter().all(|(k, i)| {
+                let (sub, leaf) = below(pins, k);
+                leaf || only_pins(i, &sub)
+            })
+        })
+}
+
+fn same_item(a: &Item, b: &Item, pins: &[&[&str]]) -> bool {
+    match (a.as_table_like(), b.as_table_like()) {
+        (Some(ta), Some(tb)) => return same_table(ta, tb, pins),
+        (None, None) => {}
+        _ => return false,
+    }
+    match (a, b) {
+        (Item::ArrayOfTables(x), Item::ArrayOfTables(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(x, y)| same_table(x, y, &[]))
         }
-        Item::None => Canon::Scalar(String::new()),
+        (Item::Value(x), Item::Value(y)) => same_value(x, y),
+        _ => false,
     }
 }
 
-/// The document without the pin keys, and without tables left empty on their paths.
-fn without_pins(root: &Item) -> Canon {
-    let mut c = canon(root);
-    for key in [KEY_V1, KEY_V2, KEY_V3] {
-        remove(&mut c, key);
-    }
-    c
+/// Every key of either table is a pin, or holds the same in both.
+fn same_table(a: &dyn TableLike, b: &dyn TableLike, pins: &[&[&str]]) -> bool {
+    let ours = a.iter().all(|(k, _)| {
+        let (sub, leaf) = below(pins, k);
+        leaf || same(a.get(k), b.get(k), &sub)
+    });
+    ours && b.iter().all(|(k, i)| {
+        let (sub, leaf) = below(pins, k);
+        a.contains_key(k) || leaf || same(None, Some(i), &sub)
+    })
 }
 
-fn remove(c: &mut Canon, path: &[&str]) {
-    let Canon::Table(t) = c else { return };
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    if rest.is_empty() {
-        t.remove(*first);
-        return;
-    }
-    if let Some(child) = t.get_mut(*first) {
-        remove(child, rest);
-        if matches!(child, Canon::Table(m) if m.is_empty()) {
-            t.remove(*first);
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.value() == y.value(),
+        (Value::Integer(x), Value::Integer(y)) => x.value() == y.value(),
+        (Value::Float(x), Value::Float(y)) => x.value().to_bits() == y.value().to_bits(),
+        (Value::Boolean(x), Value::Boolean(y)) => x.value() == y.value(),
+        (Value::Datetime(x), Value::Datetime(y)) => x.value() == y.value(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(x, y)| same_value(x, y))
         }
+        (Value::InlineTable(x), Value::InlineTable(y)) => same_table(x, y, &[]),
+        _ => false,
     }
 }
 
@@ -997,6 +1021,41 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, Error::WrongType { at: (3, 31), .. }), "{e:?}");
+    }
+
+    #[test]
+    fn comparison_leaves_out_pins_and_nothing_else() {
+        let same = |a: &str, b: &str| {
+            let doc = |s: &str| ImDocument::parse(s.to_string()).unwrap();
+            same_but_pins(doc(a).as_item(), doc(b).as_item())
+        };
+        let pinned = "[plugins.\"io.containerd.grpc.v1.cri\"]\nsandbox_image = 'x.io/p:1'\n";
+        for (a, b) in [
+            ("a = 1\nb = 'x'\n", "b = \"x\" # moved\na = 1\n"),
+            ("[t]\nx = 1\n", "t = { x = 1 }\n"),
+            ("", pinned),
+            ("[plugins]\n", "[plugins.cri]\nsandbox_image = 'y'\n"),
+            ("f = nan\n", "f = nan\n"),
+            ("[[r]]\nx = 1\n", "[[r]]\n  x = 1\n"),
+            ("a = [1, {b = 2}]\n", "a = [ 1, { b = 2 } ]\n"),
+        ] {
+            assert!(same(a, b) && same(b, a), "{a:?} vs {b:?}");
+        }
+        for (a, b) in [
+            ("a = 1\n", "a = 1.0\n"),
+            ("a = 1\n", "a = '1'\n"),
+            ("a = 1\n", "a = 1\nb = 2\n"),
+            ("f = 0.0\n", "f = -0.0\n"),
+            ("[[r]]\n", "[[r]]\n[[r]]\n"),
+            ("a = [1, 2]\n", "a = [2, 1]\n"),
+            (
+                "",
+                "[plugins.\"io.containerd.grpc.v1.cri\"]\nsandbox_image = 'x'\nother = 1\n",
+            ),
+            ("[plugins.cri.x]\n", "[plugins.cri]\nsandbox_image = 'y'\n"),
+        ] {
+            assert!(!same(a, b) && !same(b, a), "{a:?} vs {b:?}");
+        }
     }
 
     #[test]
