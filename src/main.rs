@@ -31,7 +31,8 @@ enum Command {
         after_help = "Examples:\n  pausectl set --registry registry.local:5000 --dry-run\n  pausectl set --image registry.local:5000/pause:3.10 --backup\n  pausectl set --image registry.local:5000/pause:3.10 --check   # exit 1 if a change is needed"
     )]
     Set(SetArgs),
-    /// Show the sandbox image containerd will use, and where it is set.    #[command(after_help = "Example:\n  pausectl show --containerd-version 2.1 --json")]
+    /// Show the sandbox image containerd will use, and where it is set.
+    #[command(after_help = "Example:\n  pausectl show --containerd-version 2.1 --json")]
     Show(Common),
     /// Print a shell completion script on standard output.
     #[command(

@@ -309,8 +309,10 @@ fn completions_man_and_help() {
     for sub in ["set", "show", "completions", "man"] {
         let out = pausectl(dir.path(), &[sub, "--help"]);
         let help = String::from_utf8_lossy(&out.stdout);
+        // An example line of its own, under the heading, that runs this subcommand.
+        let example = format!("\n  pausectl {sub}");
         assert!(
-            help.contains("Example") && help.contains("pausectl "),
+            help.contains("\nExample") && help.contains(&example),
             "{sub}: {help}"
         );
     }
