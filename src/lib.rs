@@ -13,6 +13,7 @@ pub mod pin;
 pub mod reference;
 pub mod release;
 pub mod schema;
+pub mod sections;
 pub mod splice;
 
 pub use pin::{

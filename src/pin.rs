@@ -4,6 +4,7 @@
 use crate::merge::{self, Facts, Outcome};
 use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Schema};
+use crate::sections;
 use crate::splice::{self, Lookup, Style};
 use toml_edit::{ImDocument, Item, TableLike, Value};
 
@@ -282,11 +283,35 @@ pub fn inspect_chain(
     missing: &[String],
     release: Option<Release>,
 ) -> Result<Report, (usize, Error)> {
+    let reduced = fast(files, FAST_MIN);
+    let files = match &reduced {
+        Some(r) => &[(files[0].0, r.text.as_str())][..],
+        None => files,
+    };
     let parsed = parse_all(files)?;
     let parsed: Vec<&Parsed> = parsed.iter().collect();
     let facts = all_facts(&parsed)?;
     let labels: Vec<&str> = files.iter().map(|(l, _)| *l).collect();
     Ok(report(&labels, &parsed, &facts, missing, release))
+}
+
+/// A config this large, alone (no imports), is read through [`sections::reduce`]: only the
+/// tables that can hold the pin get toml_edit's full parse. Real configs are some 10 KB.
+const FAST_MIN: usize = 1 << 20;
+
+fn fast(files: &[(&str, &str)], min: usize) -> Option<sections::Reduced> {
+    match files {
+        // Bare CRs (refused, with their own message) are for the full parse to find.
+        [(_, text)]
+            if text.len() >= min
+                && text
+                    .match_indices('\r')
+                    .all(|(i, _)| text[i + 1..].starts_with('\n')) =>
+        {
+            sections::reduce(text)
+        }
+        _ => None,
+    }
 }
 
 /// Each file of a chain parsed; an error names the index of the file it is in.
@@ -585,6 +610,42 @@ pub fn set_chain(
 /// the main config. Files loaded after it that set the pin are updated; files before it are
 /// touched only when a release's merge would otherwise not end on the image.
 pub fn set_chain_at(
+    files: &[(&str, &str)],
+    missing: &[String],
+    image: &str,
+    release: Option<Release>,
+    primary: usize,
+) -> Result<ChainChange, (usize, Error)> {
+    if let Some(r) = fast(files, FAST_MIN)
+        && let Some(c) = set_reduced(&r, files, missing, image, release)?
+    {
+        return Ok(c);
+    }
+    set_files(files, missing, image, release, primary)
+}
+
+/// [`set_files`] on the reduced text of a single file; `None` when the change cannot be put
+/// back into the whole text (it spans a blanked table), which is then edited whole.
+fn set_reduced(
+    r: &sections::Reduced,
+    files: &[(&str, &str)],
+    missing: &[String],
+    image: &str,
+    release: Option<Release>,
+) -> Result<Option<ChainChange>, (usize, Error)> {
+    let mut c = set_files(&[(files[0].0, &r.text)], missing, image, release, 0)?;
+    let text = if c.texts[0] == r.text {
+        Some(files[0].1.to_string())
+    } else {
+        r.apply(files[0].1, &c.texts[0])
+    };
+    Ok(text.map(|t| {
+        c.texts[0] = t;
+        c
+    }))
+}
+
+fn set_files(
     files: &[(&str, &str)],
     missing: &[String],
     image: &str,
@@ -1021,6 +1082,70 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, Error::WrongType { at: (3, 31), .. }), "{e:?}");
+    }
+    /// Every fixture grown past FAST_MIN with tables of another plugin: read through
+    /// `sections::reduce`, it gives the same report and the same result as the whole parse.
+    #[test]
+    fn large_configs_read_by_sections_agree_with_the_whole_parse() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
+        let (mut same_text, mut checked, mut put_back_whole) = (0, 0, 0);
+        for case in std::fs::read_dir(root).unwrap() {
+            let Ok(text) = std::fs::read_to_string(case.unwrap().path().join("in.toml")) else {
+                continue;
+            };
+            let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+            let mut big = text.clone();
+            if !big.is_empty() && !big.ends_with('\n') {
+                big.push_str(nl);
+            }
+            for n in 0..20 {
+                big.push_str(&format!("[pausectl_padding.t{n}]{nl}  k = 'v' # [x]{nl}"));
+            }
+            let Some(reduced) = fast(&[("", &big)], 0) else {
+                continue; // a byte-order mark, or bare CRs: the whole parse handles those
+            };
+            let files = [("", big.as_str())];
+            for r in [None, rel("1.7.24"), rel("2.1.9"), rel("2.3")] {
+                assert_eq!(
+                    inspect_chain(&files, &[], r),
+                    inspect_chain(&[("", &reduced.text)], &[], r),
+                    "{text}"
+                );
+                let whole = set_files(&files, &[], IMG, r, 0);
+                let sections = set_reduced(&reduced, &files, &[], IMG, r).map(|c| {
+                    c.unwrap_or_else(|| {
+                        put_back_whole += 1;
+                        set_files(&files, &[], IMG, r, 0).unwrap()
+                    })
+                });
+                match (whole, sections) {
+                    (Ok(w), Ok(s)) => {
+                        assert_eq!(w.before, s.before, "{text}");
+                        assert_eq!(w.warnings, s.warnings, "{text}");
+                        if w.texts == s.texts {
+                            same_text += 1;
+                        } else {
+                            // A new table may go elsewhere; the content must be the same.
+                            let doc = |t: &str| ImDocument::parse(t.to_string()).unwrap();
+                            let (a, b) = (doc(&w.texts[0]), doc(&s.texts[0]));
+                            assert!(same_but_pins(a.as_item(), b.as_item()), "{text}");
+                            let again = set_files(&[("", &s.texts[0])], &[], IMG, r, 0).unwrap();
+                            assert_eq!(again.texts, s.texts, "{text}");
+                        }
+                    }
+                    (Err((_, a)), Err((_, b))) => assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => panic!("{text}: whole {:?}, sections {:?}", a.err(), b.err()),
+                }
+                checked += 1;
+            }
+            assert!(reduced.text.len() < big.len());
+        }
+        let counts =
+            format!("{checked} checked, {same_text} same text, {put_back_whole} redone whole");
+        assert!(
+            checked > 300 && same_text > checked / 2 && put_back_whole < checked / 10,
+            "{counts}"
+        );
     }
 
     #[test]
