@@ -21,7 +21,18 @@ pub const MAX_BYTES: usize = 16 << 20;
 
 /// Reads all of `r`, or fails with `FileTooLarge` past [`MAX_BYTES`].
 pub fn read_capped(r: impl io::Read) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
+    read_capped_sized(r, 0)
+}
+
+/// Reads the whole file at `path` (its size known, so that the buffer is allocated once).
+pub fn read_file(path: impl AsRef<std::path::Path>) -> io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata().map_or(0, |m| m.len() as usize);
+    read_capped_sized(file, size.min(MAX_BYTES) + 1)
+}
+
+fn read_capped_sized(r: impl io::Read, capacity: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(capacity);
     r.take(MAX_BYTES as u64 + 1).read_to_end(&mut buf)?;
     if buf.len() > MAX_BYTES {
         return Err(io::Error::new(
@@ -329,7 +340,7 @@ pub fn load_with(
             chain.files.push((path, text.clone()));
             continue;
         }
-        let bytes = match std::fs::File::open(&path).and_then(read_capped) {
+        let bytes = match read_file(&path) {
             Ok(b) => b,
             // containerd stops loading at a missing file: 1.x refuses to start, 2.x ignores the
             // error but reads nothing after it (measured with 2.1.9).

@@ -179,7 +179,7 @@ fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
         (None, Some(buf))
     } else {
         let target = atomic::resolve(path).with_context(|| format!("cannot use `{label}`"))?;
-        match std::fs::File::open(&target).and_then(imports::read_capped) {
+        match imports::read_file(&target) {
             Ok(b) => (Some(target), Some(b)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (Some(target), None),
             Err(e) => return Err(e).with_context(|| format!("cannot read `{label}`")),
@@ -248,7 +248,8 @@ fn load_chain(path: &Path, input: &Input, release: Option<Release>) -> Result<Ch
         });
     }
     let mut chain = imports::load(path, &input.text, release)?;
-    chain.files[0].0 = input.label.clone();
+    // The main config's text is `input.text`; a second copy of a large file is not kept.
+    chain.files[0] = (input.label.clone(), String::new());
     for (file, text) in &chain.files[1..] {
         trace(format_args!("imports `{file}`: {} bytes", text.len()));
     }
@@ -375,7 +376,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let input = read_input(&args.common.config, release)?;
+    let mut input = read_input(&args.common.config, release)?;
     let label = input.label.as_str();
     let mut warnings = Vec::new();
     if let Some(m) = &input.managed {
@@ -392,7 +393,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         ));
     }
 
-    let chain = load_chain(&args.common.config, &input, release)?;
+    let mut chain = load_chain(&args.common.config, &input, release)?;
     let files = chain_files(&input.text, &chain);
     let image = match (&args.image, &args.registry) {
         (Some(image), _) => {
@@ -434,15 +435,21 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         None => {
             let change = pausectl::set_chain(&files, &chain.missing, &image, release)
                 .map_err(|(i, e)| config_error(files[i].0, e))?;
-            let mut olds: Vec<String> = files.iter().map(|(_, t)| t.to_string()).collect();
+            let labels: Vec<String> = files.iter().map(|(l, _)| l.to_string()).collect();
+            // The texts as they were, moved rather than copied: a large config is held once.
+            let mut olds: Vec<String> = std::mem::take(&mut chain.files)
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect();
+            olds[0] = std::mem::take(&mut input.text);
             if input.missing {
                 olds[0].clear();
             }
             Plan {
-                labels: files.iter().map(|(l, _)| l.to_string()).collect(),
+                created: (0..labels.len()).map(|i| i == 0 && input.missing).collect(),
+                labels,
                 olds,
                 news: change.texts,
-                created: (0..files.len()).map(|i| i == 0 && input.missing).collect(),
                 before: change.before,
                 warnings: chain.notes.iter().cloned().chain(change.warnings).collect(),
             }
@@ -676,7 +683,7 @@ fn plan_drop_in(
     let absolute = |p: &Path| std::path::absolute(p).map(|a| imports::clean(&a.to_string_lossy()));
     let main = absolute(&args.common.config)?;
     let drop_in = absolute(path)?;
-    let existing = match std::fs::File::open(&drop_in).and_then(imports::read_capped) {
+    let existing = match imports::read_file(&drop_in) {
         Ok(b) => Some(String::from_utf8(b).map_err(|_| anyhow!("`{drop_in}` is not UTF-8 text"))?),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read `{drop_in}`")),

@@ -38,10 +38,8 @@ pub fn reduce(text: &str) -> Option<Reduced> {
     let mut starts: Vec<usize> = headers.iter().map(|(at, _)| *at).collect();
     starts.push(text.len());
     let mut sections = vec![(0..starts[0], true)];
-    for (i, (at, path)) in headers.iter().enumerate() {
-        let wanted = path.first().is_some_and(|p| p == "plugins")
-            && path.get(1).is_none_or(|p| PLUGINS.contains(&p.as_str()));
-        sections.push((*at..starts[i + 1], wanted));
+    for (i, (at, wanted)) in headers.iter().enumerate() {
+        sections.push((*at..starts[i + 1], *wanted));
     }
     for (range, wanted) in sections {
         if wanted {
@@ -100,8 +98,8 @@ impl Reduced {
 }
 
 /// Each real table header (outside strings, comments and arrays): where its line starts, and
-/// its key path. `None` when the text does not scan as TOML's structure.
-fn headers(text: &str) -> Option<Vec<(usize, Vec<String>)>> {
+/// whether its table is one to keep. `None` when the text does not scan as TOML's structure.
+fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let (mut i, mut depth, mut line_start, mut first) = (0, 0usize, 0, true);
@@ -118,7 +116,9 @@ fn headers(text: &str) -> Option<Vec<(usize, Vec<String>)>> {
             }
             b'[' if first && depth == 0 => {
                 let (path, end) = header(text, i)?;
-                out.push((line_start, path));
+                let wanted = path[0] == "plugins"
+                    && path.get(1).is_none_or(|p| PLUGINS.contains(&p.as_str()));
+                out.push((line_start, wanted));
                 (i, first) = (end, false);
                 continue;
             }
