@@ -256,3 +256,65 @@ fn configs_cannot_make_pausectl_run_or_write_things() {
         "not a config at all\n"
     );
 }
+
+/// A 4 MB config whose bulk lies outside the CRI tables takes the sections path: the pin line
+/// is the only change, `show` reports the image on its true line, and a table the scan cannot
+/// follow (a string left open in a blanked table) still gets an error.
+#[test]
+fn large_configs_change_only_the_pin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/defaults/containerd-2.1-default.toml"),
+    )
+    .unwrap();
+    let pin_line = text.lines().position(|l| l.contains("sandbox = ")).unwrap() + 1;
+    let mut n = 0;
+    while text.len() < 4 << 20 {
+        text.push_str(&format!(
+            "\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.r{n}]\n  runtime_type = 'io.containerd.runc.v2' # [not a header]\n  options = {{ BinaryName = \"/usr/bin/runc\" }}\n"
+        ));
+        n += 1;
+    }
+    let config = dir.path().join("config.toml");
+    fs::write(&config, &text).unwrap();
+    let (out, took) = pausectl(dir.path(), &[SET, &["--quiet"]].concat(), None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let after = fs::read_to_string(&config).unwrap();
+    let changed: Vec<(usize, &str)> = text
+        .lines()
+        .zip(after.lines())
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .map(|(i, (_, b))| (i + 1, b))
+        .collect();
+    assert_eq!(
+        changed,
+        [(pin_line, "      sandbox = 'registry.local:5000/pause:3.10'")]
+    );
+    assert_eq!(
+        after.len(),
+        text.len() + "registry.local:5000/".len() - "registry.k8s.io/".len()
+    );
+    let (out, _) = pausectl(
+        dir.path(),
+        &[
+            "show",
+            "--json",
+            "--config",
+            "config.toml",
+            "--containerd-version",
+            "2.1",
+        ],
+        None,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["image"], "registry.local:5000/pause:3.10");
+    assert_eq!(json["source"]["line"], pin_line);
+
+    // An unterminated string in a table the sections path would blank: still refused.
+    fs::write(&config, format!("{text}[x]\ny = \"open\n")).unwrap();
+    let (out, _) = pausectl(dir.path(), SET, None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid TOML"), "{}", stderr(&out));
+}
