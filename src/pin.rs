@@ -645,6 +645,7 @@ fn set_reduced(
     }))
 }
 
+/// [`set_chain_at`] on the files as given, each parsed whole.
 fn set_files(
     files: &[(&str, &str)],
     missing: &[String],
