@@ -10,6 +10,8 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 const BOM: char = '\u{feff}';
 
+const DEEP_HELP: &str = "pausectl refuses such nesting; containerd may read the file, but none of its settings is deeper than 8 levels: remove what is nested that deep";
+
 /// An error in a config's text: what is wrong and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -171,17 +173,20 @@ fn position(raw: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The first CR that does not start a CRLF (old Mac line endings): TOML 1.0 and containerd 2.x
+/// refuse them.
+fn bare_cr(raw: &str) -> Option<usize> {
+    raw.match_indices('\r')
+        .map(|(i, _)| i)
+        .find(|&i| !raw[i + 1..].starts_with('\n'))
+}
+
 fn parse(text: &str) -> Result<Parsed, Error> {
     let (raw, bom) = match text.strip_prefix(BOM) {
         Some(rest) => (rest, true),
         None => (text, false),
     };
-    // Bare CR line endings (old Mac style): TOML 1.0 and containerd 2.x refuse them.
-    if let Some(at) = raw
-        .match_indices('\r')
-        .map(|(i, _)| i)
-        .find(|&i| !raw[i + 1..].starts_with('\n'))
-    {
+    if let Some(at) = bare_cr(raw) {
         return Err(Error::Invalid {
             message: "the file has bare CR line endings, which TOML 1.0 and containerd 2.x refuse"
                 .into(),
@@ -189,12 +194,13 @@ fn parse(text: &str) -> Result<Parsed, Error> {
             at: position(raw, at),
         });
     }
-    let doc = ImDocument::parse(raw.to_string()).map_err(|e| {let at = position(raw, e.span().map_or(0, |s| s.start));
+    let doc = ImDocument::parse(raw.to_string()).map_err(|e| {
+        let at = position(raw, e.span().map_or(0, |s| s.start));
         // toml_edit's bound on nesting, which keeps a hostile file from exhausting the stack.
         if e.message().contains("recursion limit exceeded") {
             return Error::Invalid {
                 message: "tables, arrays or keys are nested more than 80 levels deep".into(),
-                help: "pausectl refuses such nesting; containerd may read the file, but none of its settings is deeper than 8 levels: remove what is nested that deep".into(),
+                help: DEEP_HELP.into(),
                 at,
             };
         }
@@ -302,14 +308,7 @@ const FAST_MIN: usize = 1 << 20;
 fn fast(files: &[(&str, &str)], min: usize) -> Option<sections::Reduced> {
     match files {
         // Bare CRs (refused, with their own message) are for the full parse to find.
-        [(_, text)]
-            if text.len() >= min
-                && text
-                    .match_indices('\r')
-                    .all(|(i, _)| text[i + 1..].starts_with('\n')) =>
-        {
-            sections::reduce(text)
-        }
+        [(_, text)] if text.len() >= min && bare_cr(text).is_none() => sections::reduce(text),
         _ => None,
     }
 }
@@ -376,10 +375,7 @@ fn report(
         None => {
             // Imports: 1.x and 2.x merge differently. Say an image only when both agree (1.x
             // does not read a version-3 config, so then only 2.x counts).
-            let (old, new) = (
-                Release::parse("1.7").unwrap(),
-                Release::parse("2.1").unwrap(),
-            );
+            let [old, new] = both_lines();
             let b = merge::merge(facts, missing, new);
             let a = merge::merge(facts, missing, old);
             // 1.x refusing a version-3+ config is expected, not a disagreement.
@@ -442,6 +438,11 @@ pub fn cri_settings(text: &str) -> Vec<&'static str> {
                 .is_some_and(|t| t.iter().any(|(k, _)| k != "sandbox_image"))
         })
         .collect()
+}
+
+/// A 1.x and a 2.x release, for when the release is unknown and both merge rules must agree.
+fn both_lines() -> [Release; 2] {
+    ["1.7", "2.1"].map(|v| Release::parse(v).expect("a valid release"))
 }
 
 /// With the release unknown, a lone file is read as the release its schema is meant for.
@@ -657,8 +658,9 @@ fn set_files(
     // Each file is parsed once, and again only after an edit of it.
     let old = parse_all(files)?;
     let mut new: Vec<Option<Parsed>> = old.iter().map(|_| None).collect();
-    let old_facts = all_facts(&current(&new, &old))?;
-    let before = report(&labels, &current(&new, &old), &old_facts, missing, release);
+    let before_edit: Vec<&Parsed> = old.iter().collect();
+    let old_facts = all_facts(&before_edit)?;
+    let before = report(&labels, &before_edit, &old_facts, missing, release);
     let mut notes = Vec::new();
     let mut edit_file = |new: &mut [Option<Parsed>], i: usize, add: &[Key], update: &[Key]| {
         let (n, more) =
@@ -678,10 +680,7 @@ fn set_files(
     // Without a release, both merge rules must end on the image.
     let releases = match release {
         Some(r) => vec![r],
-        None => vec![
-            Release::parse("1.7").unwrap(),
-            Release::parse("2.1").unwrap(),
-        ],
+        None => both_lines().to_vec(),
     };
     for round in 0..=files.len() + 1 {
         let facts = all_facts(&current(&new, &old))?;
@@ -701,8 +700,9 @@ fn set_files(
         }
         edit_file(&mut new, file, &[key], &[])?;
     }
-    let facts = all_facts(&current(&new, &old))?;
-    let after = report(&labels, &current(&new, &old), &facts, missing, release);
+    let now = current(&new, &old);
+    let facts = all_facts(&now)?;
+    let after = report(&labels, &now, &facts, missing, release);
     for r in &releases {
         let o = merge::merge(&facts, missing, *r);
         // A release that loaded the files before must still load them.
