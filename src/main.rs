@@ -146,39 +146,40 @@ struct Input {
     missing: bool,
     /// The tool that regenerates the file, if one does.
     managed: Option<Managed>,
+    /// The lock of a `set` that writes, held as long as the input.
+    _lock: Option<std::fs::File>,
 }
 
 fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-/// The lock that `set` holds while it reads and writes the config at `path`.
-fn lock(path: &Path) -> Result<std::fs::File> {
-    let target =
-        atomic::resolve(path).with_context(|| format!("cannot use `{}`", path.display()))?;
-    trace(format_args!(
-        "locking `{}`",
-        atomic::sibling(&target, ".lock").display()
-    ));
-    atomic::lock(&target).with_context(|| {
-        format!(
-            "cannot lock `{}`; nothing was written",
-            atomic::sibling(&target, ".lock").display()
-        )
-    })
+/// The lock that `set` holds while it reads and writes the config file `target`.
+fn lock(target: &Path) -> Result<std::fs::File> {
+    let path = atomic::sibling(target, ".lock");
+    trace(format_args!("locking `{}`", path.display()));
+    atomic::lock(target)
+        .with_context(|| format!("cannot lock `{}`; nothing was written", path.display()))
 }
 
-fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
+/// Reads the config at `path`; with `take_lock`, takes the lock first (a `set` that writes).
+fn read_input(path: &Path, release: Option<Release>, take_lock: bool) -> Result<Input> {
     let label = if is_stdin(path) {
         "<stdin>".to_string()
     } else {
         path.display().to_string()
     };
+    let mut held = None;
     let (target, bytes) = if is_stdin(path) {
         let buf = imports::read_capped(io::stdin()).context("cannot read standard input")?;
         (None, Some(buf))
     } else {
         let target = atomic::resolve(path).with_context(|| format!("cannot use `{label}`"))?;
+        // Held from before the read until after the write, so that concurrent runs take turns
+        // instead of each overwriting what the other read.
+        if take_lock {
+            held = Some(lock(&target)?);
+        }
         match imports::read_file(&target) {
             Ok(b) => (Some(target), Some(b)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => (Some(target), None),
@@ -208,6 +209,7 @@ fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
             text: format!("version = {version}\n"),
             missing: true,
             managed,
+            _lock: held,
         });
     };
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -226,6 +228,7 @@ fn read_input(path: &Path, release: Option<Release>) -> Result<Input> {
         text,
         missing: false,
         managed,
+        _lock: held,
     })
 }
 
@@ -237,9 +240,10 @@ fn load_chain(path: &Path, input: &Input, release: Option<Release>) -> Result<Ch
             ..Chain::default()
         });
     }
+    // The main config's text is `input.text` (see `chain_files`): a large file is held once.
     if is_stdin(path) {
         return Ok(Chain {
-            files: vec![(input.label.clone(), input.text.clone())],
+            files: vec![(input.label.clone(), String::new())],
             notes: imports::declared(&input.text)
                 .then(|| "the imports of standard input are not followed: run on the config file to include them".into())
                 .into_iter()
@@ -248,7 +252,6 @@ fn load_chain(path: &Path, input: &Input, release: Option<Release>) -> Result<Ch
         });
     }
     let mut chain = imports::load(path, &input.text, release)?;
-    // The main config's text is `input.text`; a second copy of a large file is not kept.
     chain.files[0] = (input.label.clone(), String::new());
     for (file, text) in &chain.files[1..] {
         trace(format_args!("imports `{file}`: {} bytes", text.len()));
@@ -275,22 +278,19 @@ fn chain_files<'a>(main: &'a str, chain: &'a Chain) -> Vec<(&'a str, &'a str)> {
 fn release(arg: &str) -> Result<(Option<Release>, &'static str)> {
     if arg == "auto" {
         let found = Release::detect();
-        match found {
-            Some(r) => trace(format_args!(
-                "containerd release {r}, from `containerd --version`"
-            )),
-            None => {
-                trace("containerd release unknown: no `containerd` on PATH answered `--version`")
-            }
-        }
-        return Ok((
-            found,
-            if found.is_some() {
+        let how = match found {
+            Some(r) => {
+                trace(format_args!(
+                    "containerd release {r}, from `containerd --version`"
+                ));
                 "detected"
-            } else {
+            }
+            None => {
+                trace("containerd release unknown: no `containerd` on PATH answered `--version`");
                 "unknown"
-            },
-        ));
+            }
+        };
+        return Ok((found, how));
     }
     match Release::parse(arg) {
         Some(r) => {
@@ -368,15 +368,21 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         }
     }
     let (release, _) = release(&args.common.containerd_version)?;
-    // A run that writes holds the lock from before it reads until after it writes, so that
-    // concurrent runs take turns instead of each overwriting what the other read.
+    // The image or registry is checked before any file is read or locked.
+    let image = args
+        .image
+        .as_deref()
+        .map(ImageRef::parse)
+        .transpose()
+        .map_err(|e| anyhow!("invalid --image: {e}"))?;
+    let registry = args
+        .registry
+        .as_deref()
+        .map(Registry::parse)
+        .transpose()
+        .map_err(|e| anyhow!("invalid --registry: {e}"))?;
     let writes = !args.check && !args.dry_run && !is_stdin(&args.common.config);
-    let _lock = if writes {
-        Some(lock(&args.common.config)?)
-    } else {
-        None
-    };
-    let mut input = read_input(&args.common.config, release)?;
+    let mut input = read_input(&args.common.config, release, writes)?;
     let label = input.label.as_str();
     let mut warnings = Vec::new();
     if let Some(m) = &input.managed {
@@ -395,20 +401,17 @@ fn set(args: SetArgs) -> Result<ExitCode> {
 
     let mut chain = load_chain(&args.common.config, &input, release)?;
     let files = chain_files(&input.text, &chain);
-    let image = match (&args.image, &args.registry) {
-        (Some(image), _) => {
-            let r = ImageRef::parse(image).map_err(|e| anyhow!("invalid --image: {e}"))?;
+    let image = match (&image, &registry) {
+        (Some(r), _) => {
             if r.tag.is_some() && r.digest.is_some() {
                 warnings.push(format!(
-                    "`{image}` has both a tag and a digest; containerd pins the image by its normalized name, which is digest-only, so pausectl writes `{}`",
+                    "`{r}` has both a tag and a digest; containerd pins the image by its normalized name, which is digest-only, so pausectl writes `{}`",
                     r.pinned()
                 ));
             }
             r.pinned()
         }
         (None, Some(registry)) => {
-            let registry =
-                Registry::parse(registry).map_err(|e| anyhow!("invalid --registry: {e}"))?;
             let report = pausectl::inspect_chain(&files, &chain.missing, release)
                 .map_err(|(i, e)| config_error(files[i].0, e))?;
             let Some(current) = report.image else {
@@ -422,7 +425,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             };
             let current = ImageRef::parse_lenient(&current)
                 .map_err(|e| anyhow!("the image in effect, `{current}`, is not a valid reference ({e})\nhelp: use --image"))?;
-            current.with_registry(&registry).pinned()
+            current.with_registry(registry).pinned()
         }
         (None, None) => unreachable!("clap requires --image or --registry"),
     };
@@ -810,7 +813,7 @@ fn summary(
 
 fn show(args: Common) -> Result<ExitCode> {
     let (release, how) = release(&args.containerd_version)?;
-    let input = read_input(&args.config, release)?;
+    let input = read_input(&args.config, release, false)?;
     let label = input.label.as_str();
     let chain = load_chain(&args.config, &input, release)?;
     let files = chain_files(if input.missing { "" } else { &input.text }, &chain);

@@ -196,6 +196,23 @@ fn read_only_file_is_refused_even_for_root() {
     assert_eq!(fs::metadata(&config).unwrap().mode() & 0o7777, 0o444);
 }
 
+/// A bad `--image` is refused before the config is read or locked: no lock file appears.
+#[test]
+fn bad_image_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("config.toml"), default_config()).unwrap();
+    let mut args = SET.to_vec();
+    args[2] = "pause:3.10";
+    let out = pausectl(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("error: invalid --image:"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(names(dir.path()), ["config.toml"]);
+}
+
 #[test]
 fn directory_instead_of_a_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
