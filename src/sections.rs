@@ -32,16 +32,13 @@ pub fn reduce(text: &str) -> Option<Reduced> {
     if text.starts_with('\u{feff}') {
         return None;
     }
-    let headers = headers(text)?;
+    // Each section: where it starts, and whether it is kept; the root section always is.
+    let mut sections = vec![(0, true)];
+    sections.extend(headers(text)?);
     let mut out = String::with_capacity(text.len() / 8);
     let mut kept: Vec<(Range<usize>, usize)> = Vec::new();
-    let mut starts: Vec<usize> = headers.iter().map(|(at, _)| *at).collect();
-    starts.push(text.len());
-    let mut sections = vec![(0..starts[0], true)];
-    for (i, (at, wanted)) in headers.iter().enumerate() {
-        sections.push((*at..starts[i + 1], *wanted));
-    }
-    for (range, wanted) in sections {
+    for (k, &(start, wanted)) in sections.iter().enumerate() {
+        let range = start..sections.get(k + 1).map_or(text.len(), |s| s.0);
         if wanted {
             // Adjacent kept parts are one.
             match kept.last_mut() {
@@ -51,8 +48,9 @@ pub fn reduce(text: &str) -> Option<Reduced> {
             out.push_str(&text[range]);
         } else {
             let part = &text[range];
-            out.push_str(&"\r\n".repeat(part.matches("\r\n").count()));
-            out.push_str(&"\n".repeat(part.matches('\n').count() - part.matches("\r\n").count()));
+            let crlf = part.matches("\r\n").count();
+            out.push_str(&"\r\n".repeat(crlf));
+            out.push_str(&"\n".repeat(part.matches('\n').count() - crlf));
         }
     }
     Some(Reduced { text: out, kept })
@@ -130,7 +128,7 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
                 .iter()
                 .position(|&c| c == b'\n')
                 .map_or(b.len(), |n| i + n),
-            b'"' | b'\'' => string(b, i)?.1,
+            b'"' | b'\'' => string(b, i, None)?,
             b'[' | b'{' => {
                 depth += 1;
                 i + 1
@@ -145,11 +143,14 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     (depth == 0).then_some(out)
 }
 
-/// The string starting at `b[i]` (any of TOML's four kinds): its value when it is a one-line
-/// key-like string, and the offset just past it.
-fn string(b: &[u8], i: usize) -> Option<(Option<String>, usize)> {
+/// The offset just past the string starting at `b[i]` (any of TOML's four kinds). With `value`,
+/// the string must be a one-line one (as a key is), and its value is appended there.
+fn string(b: &[u8], i: usize, mut value: Option<&mut Vec<u8>>) -> Option<usize> {
     let q = b[i];
     if b[i..].starts_with(&[q, q, q]) {
+        if value.is_some() {
+            return None;
+        }
         // Multi-line: ends at three quotes (up to two more may belong to the content).
         let mut j = i + 3;
         loop {
@@ -160,31 +161,32 @@ fn string(b: &[u8], i: usize) -> Option<(Option<String>, usize)> {
                     while end < j + 5 && b.get(end) == Some(&q) {
                         end += 1;
                     }
-                    return Some((None, end));
+                    return Some(end);
                 }
                 _ => j += 1,
             }
         }
     }
     let mut j = i + 1;
-    let mut value = Vec::new();
     loop {
         match *b.get(j)? {
             b'\n' => return None,
-            c if c == q => break,
+            c if c == q => return Some(j + 1),
             b'\\' if q == b'"' => {
                 let (c, len) = escape(&b[j..])?;
-                let mut buf = [0; 4];
-                value.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                if let Some(v) = value.as_deref_mut() {
+                    v.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                }
                 j += len;
             }
             c => {
-                value.push(c);
+                if let Some(v) = value.as_deref_mut() {
+                    v.push(c);
+                }
                 j += 1;
             }
         }
     }
-    Some((Some(String::from_utf8(value).ok()?), j + 1))
 }
 
 /// A backslash escape of a basic string: the character and the escape's length.
@@ -225,9 +227,9 @@ fn header(text: &str, i: usize) -> Option<(Vec<String>, usize)> {
         j = skip(j);
         let key = match *b.get(j)? {
             b'"' | b'\'' => {
-                let (value, end) = string(b, j)?;
-                j = end;
-                value?
+                let mut value = Vec::new();
+                j = string(b, j, Some(&mut value))?;
+                String::from_utf8(value).ok()?
             }
             _ => {
                 let len = b[j..]
