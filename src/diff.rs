@@ -16,12 +16,15 @@ fn around_changes<'a>(old: &'a str, new: &'a str) -> (usize, &'a str, &'a str) {
     let skip = front.saturating_sub(CONTEXT);
     let cut = |s: &'a str| lines(s).take(skip).map(str::len).sum::<usize>();
     let (old, new) = (&old[cut(old)..], &new[cut(new)..]);
+    // Shared lines behind, not counting those still shared in front (a pure insertion or
+    // deletion can match the same lines from both ends).
+    let shared_front = front - skip;
     let back = lines(old)
         .rev()
         .zip(lines(new).rev())
         .take_while(|(a, b)| a == b)
         .count()
-        .min(lines(old).count().min(lines(new).count()) - CONTEXT.min(front))
+        .min(lines(old).count().min(lines(new).count()) - shared_front)
         .saturating_sub(CONTEXT);
     let keep = |s: &'a str| s.len() - lines(s).rev().take(back).map(str::len).sum::<usize>();
     (skip, &old[..keep(old)], &new[..keep(new)])
