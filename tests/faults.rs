@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::wait_bounded;
+use common::{SET, default_config, stderr, wait_bounded};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -16,23 +16,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const REF: &str = "registry.local:5000/pause:3.10";
-const SET: &[&str] = &[
-    "set",
-    "--image",
-    REF,
-    "--config",
-    "config.toml",
-    "--containerd-version",
-    "2.1",
-];
-
-fn default_config() -> Vec<u8> {
-    fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/defaults/containerd-2.1-default.toml"),
-    )
-    .unwrap()
-}
+/// The image `SET` pins.
+const REF: &str = SET[2];
 
 /// Runs `cmd` to its end, or kills it and fails the test after 60 s: no run may hang.
 fn bounded(cmd: &mut Command) -> Output {
@@ -52,10 +37,6 @@ fn pausectl(dir: &Path, args: &[&str]) -> Output {
             .current_dir(dir)
             .env("PATH", "/nonexistent"),
     )
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The names in `dir`, sorted.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::wait_bounded;
+use common::{SET, default_config, stderr, wait_bounded};
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -51,30 +51,13 @@ fn pausectl_in(
     (out, start.elapsed())
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-const SET: &[&str] = &[
-    "set",
-    "--image",
-    "registry.local:5000/pause:3.10",
-    "--config",
-    "config.toml",
-    "--containerd-version",
-    "2.1",
-];
-
 /// A 50 MB config, as a file, on standard input, and as an import, is refused in well under a
 /// second and the memory limit, untouched.
 #[test]
 fn fifty_megabytes_are_refused_quickly() {
     let dir = tempfile::tempdir().unwrap();
     // Real TOML, runtime tables appended to the default, to 50 MB.
-    let mut text = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/defaults/containerd-2.1-default.toml"),
-    )
-    .unwrap();
+    let mut text = String::from_utf8(default_config()).unwrap();
     let mut n = 0;
     while text.len() < 50 << 20 {
         text.push_str(&format!(
@@ -263,10 +246,7 @@ fn configs_cannot_make_pausectl_run_or_write_things() {
 #[test]
 fn large_configs_change_only_the_pin() {
     let dir = tempfile::tempdir().unwrap();
-    let mut text = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/defaults/containerd-2.1-default.toml"),
-    )
-    .unwrap();
+    let mut text = String::from_utf8(default_config()).unwrap();
     let pin_line = text.lines().position(|l| l.contains("sandbox = ")).unwrap() + 1;
     let mut n = 0;
     while text.len() < 4 << 20 {

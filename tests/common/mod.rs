@@ -53,3 +53,27 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Result<Output, String>
     }
     Ok(child.wait_with_output().unwrap())
 }
+
+/// `pausectl set` pinning registry.local:5000/pause:3.10 in `config.toml` for containerd 2.1.
+pub const SET: &[&str] = &[
+    "set",
+    "--image",
+    "registry.local:5000/pause:3.10",
+    "--config",
+    "config.toml",
+    "--containerd-version",
+    "2.1",
+];
+
+/// containerd 2.1's default config, as `containerd config default` printed it.
+pub fn default_config() -> Vec<u8> {
+    fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/defaults/containerd-2.1-default.toml"),
+    )
+    .unwrap()
+}
+
+/// A run's standard error, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
