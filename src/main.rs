@@ -594,6 +594,8 @@ fn write_targets(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(usize, PathBuf)>> {
     let mut targets: Vec<(usize, PathBuf)> = Vec::new();
+    // Each target's canonical path, to find one file reached under two spellings.
+    let mut keys: Vec<PathBuf> = Vec::new();
     for &i in changes {
         let label = plan.labels[i].as_str();
         let target = if i == 0 {
@@ -602,15 +604,13 @@ fn write_targets(
             atomic::resolve(Path::new(label)).with_context(|| format!("cannot use `{label}`"))?
         };
         let key = std::fs::canonicalize(&target).unwrap_or_else(|_| target.clone());
-        if let Some((j, _)) = targets
-            .iter()
-            .find(|(_, t)| std::fs::canonicalize(t).unwrap_or_else(|_| t.clone()) == key)
-        {
-            if plan.news[*j] != plan.news[i] {
+        if let Some(k) = keys.iter().position(|k| *k == key) {
+            let j = targets[k].0;
+            if plan.news[j] != plan.news[i] {
                 bail!(
                     "containerd loads `{}` twice, as `{}` and `{label}`, and the two would need different edits; nothing was written\nhelp: spell the imports of that file one way",
                     key.display(),
-                    plan.labels[*j]
+                    plan.labels[j]
                 );
             }
             continue;
@@ -624,6 +624,7 @@ fn write_targets(
             ));
         }
         targets.push((i, target));
+        keys.push(key);
     }
     Ok(targets)
 }
