@@ -462,3 +462,60 @@ fn json_fields_are_the_documented_ones() {
             .contains(&format!("+  sandbox_image = \"{REF}\""))
     );
 }
+
+/// A drop-in that containerd loads twice, through a symlinked directory, is written once, and
+/// the link stays a link.
+#[test]
+fn a_file_imported_under_two_names_is_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("conf.d")).unwrap();
+    symlink("conf.d", dir.path().join("link.d")).unwrap();
+    fs::write(
+        dir.path().join("config.toml"),
+        "version = 3\nimports = [\"conf.d/a.toml\", \"link.d/a.toml\"]\n",
+    )
+    .unwrap();
+    let dropin = "version = 3\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = \"registry.k8s.io/pause:3.10\"\n";
+    fs::write(dir.path().join("conf.d/a.toml"), dropin).unwrap();
+    let out = pausectl(
+        dir.path(),
+        &[
+            "set",
+            "--image",
+            REF,
+            "--config",
+            "config.toml",
+            "--containerd-version",
+            "2.1",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json(&out);
+    // The main config gets the pin too; both names of the drop-in count as changed.
+    assert_eq!(
+        j["files"],
+        serde_json::json!(["config.toml", "conf.d/a.toml", "link.d/a.toml"])
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("conf.d/a.toml")).unwrap(),
+        dropin.replace("registry.k8s.io/pause:3.10", REF)
+    );
+    assert!(
+        fs::symlink_metadata(dir.path().join("link.d"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let mut names: Vec<_> = fs::read_dir(dir.path().join("conf.d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.toml"]);
+}
