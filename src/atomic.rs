@@ -1,6 +1,8 @@
-//! Writing a config without ever leaving a half-written one: a temp file beside the target with
-//! the target's mode, owner, group and extended attributes, fsync, rename over the target, fsync
-//! the directory. Runs that write the same config take turns through an advisory lock.
+//! Writing a config without ever leaving a half-written one, or a file containerd would load:
+//! an unnamed temp file with the target's mode, owner, group and extended attributes, fsync,
+//! a name outside every `imports` glob, rename over the target, fsync the directory. Backups
+//! go where containerd does not load them. Runs that write the same config take turns through
+//! an advisory lock on its directory.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -74,39 +76,76 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Takes the advisory lock (`flock`) that makes pausectl runs writing `target` take turns, on
-/// `TARGET.lock` beside it, and holds it until the returned file is dropped. The config itself
-/// cannot carry the lock: every write replaces it. The lock file is empty, which is a valid
-/// (empty) config should a glob in `imports` ever pick it up, and it is left in place: removing
-/// it would let two runs lock two different files.
-pub fn lock(target: &Path) -> io::Result<File> {
-    let path = sibling(target, ".lock");
-    fs::create_dir_all(parent(target))?;
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o644)
-        .open(&path)?;
-    let start = Instant::now();
+/// The advisory lock (`flock`) that makes pausectl runs writing one config take turns, held
+/// until dropped. It is taken on the directory that holds the config, so it leaves no file
+/// behind: the config itself cannot carry it (every write replaces it), and a lock file beside
+/// it would be one more file in `/etc/containerd` (and one an `imports` glob could load).
+pub struct Lock {
+    _dir: File,
+    /// The directory locked.
+    pub path: PathBuf,
+}
+
+/// Takes the [`Lock`] for writing `target`, waiting up to a minute for another run to let go.
+/// When the config's directory does not exist yet (`set --create`), the nearest directory
+/// above it that does is locked, and the lock is taken again lower down should another run
+/// create the directory meanwhile.
+pub fn lock(target: &Path) -> io::Result<Lock> {
+    let want = parent(target);
     loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
-                std::thread::sleep(Duration::from_millis(20));
+        let dir = want
+            .ancestors()
+            .map(|a| {
+                if a.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    a
+                }
+            })
+            .find(|a| a.is_dir())
+            .unwrap_or(Path::new("/"));
+        let file = File::open(dir).map_err(|e| lock_error(dir, e))?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        format!(
+                            "another process has held the lock on `{}` for {} s (a stuck pausectl, or `flock` on that directory?)",
+                            dir.display(),
+                            LOCK_WAIT.as_secs()
+                        ),
+                    ));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(lock_error(dir, e)),
             }
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    format!(
-                        "another process has held the lock on `{}` for {} s (a stuck pausectl?)",
-                        path.display(),
-                        LOCK_WAIT.as_secs()
-                    ),
-                ));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        // Still the nearest directory that exists: no other run created the one below it.
+        let below = want.ancestors().take_while(|a| *a != dir).last();
+        if below.is_none_or(|b| !b.exists()) {
+            return Ok(Lock {
+                _dir: file,
+                path: dir.to_path_buf(),
+            });
         }
     }
+}
+
+fn lock_error(dir: &Path, e: io::Error) -> io::Error {
+    let hint = if e.kind() == io::ErrorKind::PermissionDenied {
+        "; run as root (sudo)"
+    } else {
+        ""
+    };
+    io::Error::new(
+        e.kind(),
+        format!("cannot lock the directory `{}`: {e}{hint}", dir.display()),
+    )
 }
 
 /// Refuses a file that nobody may write (no `w` in its mode): someone made it read-only on
@@ -149,45 +188,197 @@ fn copy_xattrs(from: &Path, to: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// Replaces `path` with `contents` atomically, by way of `.NAME.pausectl` beside it (the caller
-/// holds the lock from `lock`). An existing file keeps its mode, owner, group and extended
-/// attributes; a new one gets mode 0644 (and its directory is created). On error nothing is
-/// left behind.
-pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
-    let dir = parent(path);
+/// Whether containerd would load a file at a path (an `imports` entry of the chain matches it).
+pub type Loaded<'a> = &'a dyn Fn(&Path) -> bool;
+
+/// The name of the temp file for `name`, and of a backup's when it cannot be unnamed.
+fn temp_name(name: &str) -> String {
+    format!(".{name}.pausectl")
+}
+
+/// A new file's contents on their way to a name. Unnamed (`O_TMPFILE`) where the file system
+/// allows it, so that a run killed before the contents are complete leaves nothing; else a
+/// named file, removed on drop unless it was linked into place.
+struct Temp {
+    file: File,
+    named: Option<PathBuf>,
+}
+
+impl Temp {
+    /// In `dir`; `fallback` is the name it takes where an unnamed file is not supported.
+    fn new(dir: &Path, fallback: &Path) -> io::Result<Temp> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        match rustix::fs::openat(rustix::fs::CWD, dir, flags, Mode::from_raw_mode(0o600)) {
+            Ok(fd) => Ok(Temp {
+                file: File::from(fd),
+                named: None,
+            }),
+            // Not supported by this file system (or kernel).
+            Err(e)
+                if [
+                    rustix::io::Errno::OPNOTSUPP,
+                    rustix::io::Errno::ISDIR,
+                    rustix::io::Errno::INVAL,
+                ]
+                .contains(&e) =>
+            {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(fallback)?;
+                Ok(Temp {
+                    file,
+                    named: Some(fallback.to_path_buf()),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives the contents the name `to`, which must not exist yet (`AlreadyExists` otherwise).
+    fn link(&mut self, to: &Path) -> io::Result<()> {
+        use rustix::fs::{AtFlags, CWD, linkat};
+        if let Some(named) = &self.named {
+            if named != to {
+                fs::hard_link(named, to)?;
+            }
+            return Ok(());
+        }
+        let proc = format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&self.file)
+        );
+        match linkat(CWD, proc.as_str(), CWD, to, AtFlags::SYMLINK_FOLLOW) {
+            // No /proc: the flag that needs CAP_DAC_READ_SEARCH (root has it).
+            Err(rustix::io::Errno::NOENT) if !Path::new("/proc/self/fd").exists() => {
+                linkat(&self.file, "", CWD, to, AtFlags::EMPTY_PATH)?
+            }
+            r => r?,
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if let Some(named) = &self.named {
+            let _ = fs::remove_file(named);
+        }
+    }
+}
+
+/// The directory for the temp file that replaces `path`: its own, unless containerd would
+/// load `.NAME.pausectl` there (a glob such as `conf.d/*` matches every name, dotfiles too), then
+/// the nearest directory above it on the same file system (rename cannot cross one) where it
+/// would not.
+fn temp_dir(path: &Path, loaded: Loaded) -> io::Result<PathBuf> {
+    let dir = std::path::absolute(parent(path))?;
+    let name = temp_name(&file_name(path));
+    let dev = fs::metadata(&dir)?.dev();
+    for a in dir.ancestors() {
+        if fs::metadata(a).map(|m| m.dev()).ok() != Some(dev) {
+            break;
+        }
+        if !loaded(&a.join(&name)) {
+            return Ok(a.to_path_buf());
+        }
+    }
+    Err(io::Error::other(format!(
+        "containerd's imports would load a temporary file in `{}` and in every directory above it on its file system, so there is nowhere to prepare the new file",
+        dir.display()
+    )))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Creates `dir` and the directories above it that are missing; returns those it created,
+/// the deepest last.
+fn create_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .take_while(|a| !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let mut made = Vec::new();
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(&d) {
+            Ok(()) => made.push(d),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                remove_dirs(&made);
+                return Err(e);
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// Removes the directories `create_dirs` made, the deepest first, as long as they are empty.
+fn remove_dirs(made: &[PathBuf]) {
+    for d in made.iter().rev() {
+        let _ = fs::remove_dir(d);
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir).and_then(|d| d.sync_all())
+}
+
+/// Replaces `path` with `contents` atomically (the caller holds the [`Lock`]). The contents are
+/// written to an unnamed file, given the target's mode, owner, group and extended attributes,
+/// and synced; then linked as `.NAME.pausectl` in a directory `loaded` says containerd does not
+/// load from (see [`temp_dir`]) and renamed over the target, and the directory synced. A new
+/// file gets mode 0644, is linked straight to its name (failing if another process created it
+/// meanwhile) and gets its missing directories, which are removed again if the write fails.
+/// On error nothing is left behind.
+pub fn write(path: &Path, contents: &[u8], loaded: Loaded) -> Result<(), WriteError> {
     let existing = match fs::metadata(path) {
         Ok(m) => Some(m),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir)?;
-            None
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e.into()),
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // One fixed name, `.NAME.pausectl`: with the lock held no other run is writing it, so one
-    // found now was left by a run killed before its rename, and goes.
-    let (prefix, suffix) = (format!(".{name}"), ".pausectl");
-    match fs::remove_file(dir.join(format!("{prefix}{suffix}"))) {
+    let dir = parent(path);
+    let made = match existing {
+        Some(_) => Vec::new(),
+        None => create_dirs(dir)?,
+    };
+    let result = replace(path, contents, existing.as_ref(), loaded);
+    if result.as_ref().is_err_and(|e| !e.replaced) {
+        remove_dirs(&made);
+    }
+    result
+}
+
+fn replace(
+    path: &Path,
+    contents: &[u8],
+    existing: Option<&fs::Metadata>,
+    loaded: Loaded,
+) -> Result<(), WriteError> {
+    let dir = parent(path);
+    let tmp_dir = temp_dir(path, loaded)?;
+    let named = tmp_dir.join(temp_name(&file_name(path)));
+    // With the lock held no other run is writing it: one found now was left by a run killed
+    // between its link and its rename, and goes.
+    match fs::remove_file(&named) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
     }
-    // Created exclusively, and removed on drop, so an error at any step leaves no temp file.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(suffix)
-        .rand_bytes(0)
-        .tempfile_in(dir)?;
-    tmp.write_all(contents)?;
-    let mode = existing.as_ref().map_or(0o644, |m| m.mode() & 0o7777);
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))?;
-    if let Some(m) = &existing {
-        let mine = tmp.as_file().metadata()?;
+    let mut tmp = Temp::new(&tmp_dir, &named)?;
+    tmp.file.write_all(contents)?;
+    let mode = existing.map_or(0o644, |m| m.mode() & 0o7777);
+    tmp.file.set_permissions(fs::Permissions::from_mode(mode))?;
+    if let Some(m) = existing {
+        let mine = tmp.file.metadata()?;
         if (mine.uid(), mine.gid()) != (m.uid(), m.gid()) {
-            fchown(tmp.as_file(), Some(m.uid()), Some(m.gid())).map_err(|e| {
+            fchown(&tmp.file, Some(m.uid()), Some(m.gid())).map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!(
@@ -198,63 +389,128 @@ pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
                 )
             })?;
         }
+        copy_xattrs(path, &tmp.file)?;
     }
-    if existing.is_some() {
-        copy_xattrs(path, tmp.as_file())?;
+    tmp.file.sync_all()?;
+    if existing.is_none() {
+        tmp.link(path).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => io::Error::new(
+                e.kind(),
+                "another process created it meanwhile; run again to edit what it wrote",
+            ),
+            _ => e,
+        })?;
+    } else {
+        tmp.link(&named)?;
+        // From here the temp file has a name: the guard removes it if the rename fails.
+        tmp.named = Some(named.clone());
+        fs::rename(&named, path)?;
     }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|error| WriteError {
-            error,
-            replaced: true,
-        })
+    tmp.named = None;
+    let synced = sync_dir(dir).and_then(|()| {
+        if tmp_dir != std::path::absolute(dir)? {
+            sync_dir(&tmp_dir)?;
+        }
+        Ok(())
+    });
+    synced.map_err(|error| WriteError {
+        error,
+        replaced: true,
+    })
 }
 
-/// Copies `contents` (the original bytes) to `path.bak`, or `path.bak.1`, `.bak.2`, ... when
-/// that exists, with the original's mode. Returns the backup's path.
-pub fn backup(path: &Path, contents: &[u8]) -> io::Result<PathBuf> {
+/// Where `--backup` puts the copy of `path`: `dir` when given (`--backup-dir`); else beside
+/// the file, or where containerd would load it there, the nearest directory above that it would
+/// not load it from. `Err` names the path containerd would load.
+pub fn backup_dir(path: &Path, dir: Option<&Path>, loaded: Loaded) -> Result<PathBuf, PathBuf> {
+    let name = format!("{}.bak", file_name(path));
+    if let Some(d) = dir {
+        let candidate = std::path::absolute(d)
+            .unwrap_or_else(|_| d.to_path_buf())
+            .join(&name);
+        return if loaded(&candidate) {
+            Err(candidate)
+        } else {
+            Ok(d.to_path_buf())
+        };
+    }
+    // As spelled: `config.toml` is backed up as `config.toml.bak`.
+    let beside = path.parent().unwrap_or(Path::new(""));
+    if !loaded(&beside.join(&name)) {
+        return Ok(beside.to_path_buf());
+    }
+    let beside = parent(path);
+    let abs = std::path::absolute(beside).unwrap_or_else(|_| beside.to_path_buf());
+    abs.ancestors()
+        .find(|a| !loaded(&a.join(&name)))
+        .map(Path::to_path_buf)
+        .ok_or_else(|| abs.join(&name))
+}
+
+/// Copies `contents` (the original bytes of `path`) to `NAME.bak` in `dir`, or `NAME.bak.1`,
+/// `.bak.2`, ... when that exists (or containerd would load it), with the original's mode. The
+/// copy appears whole or not at all; `dir` is created if missing. Returns the backup's path.
+pub fn backup(path: &Path, contents: &[u8], dir: &Path, loaded: Loaded) -> io::Result<PathBuf> {
     let mode = fs::metadata(path).map_or(0o644, |m| m.mode() & 0o7777);
-    for n in 0..1000 {
-        let candidate = sibling(
-            path,
-            &if n == 0 {
+    let name = file_name(path);
+    let made = create_dirs(dir)?;
+    let result = (|| {
+        let here = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let mut tmp = Temp::new(here, &dir.join(temp_name(&format!("{name}.bak"))))?;
+        tmp.file.write_all(contents)?;
+        tmp.file.set_permissions(fs::Permissions::from_mode(mode))?;
+        tmp.file.sync_all()?;
+        for n in 0..1000 {
+            let suffix = if n == 0 {
                 ".bak".into()
             } else {
                 format!(".bak.{n}")
-            },
-        );
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&candidate)
-        {
-            Ok(mut f) => {
-                // A backup that could not be written whole is no backup: remove it.
-                return match f.write_all(contents).and_then(|()| f.sync_all()) {
-                    Ok(()) => Ok(candidate),
-                    Err(e) => {
-                        let _ = fs::remove_file(&candidate);
-                        Err(e)
-                    }
-                };
+            };
+            let candidate = dir.join(format!("{name}{suffix}"));
+            if loaded(&std::path::absolute(&candidate)?) {
+                continue;
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
+            match tmp.link(&candidate) {
+                Ok(()) => {
+                    sync_dir(here)?;
+                    return Ok(candidate);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
         }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "1000 backups exist already; remove some",
+        ))
+    })();
+    if result.is_err() {
+        remove_dirs(&made);
     }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "1000 backups exist already; remove some",
-    ))
+    result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    fn nothing(_: &Path) -> bool {
+        false
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
 
     #[test]
     fn keeps_mode_and_links_and_leaves_no_temp_file() {
@@ -266,7 +522,7 @@ mod tests {
         symlink("real.toml", &link).unwrap();
         let target = resolve(&link).unwrap();
         assert_eq!(target, fs::canonicalize(&real).unwrap());
-        write(&target, b"new").unwrap();
+        write(&target, b"new", &nothing).unwrap();
         assert!(
             fs::symlink_metadata(&link)
                 .unwrap()
@@ -275,15 +531,41 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(&link).unwrap(), "new");
         assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o640);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+        assert_eq!(names(dir.path()), ["link.toml", "real.toml"]);
     }
 
     #[test]
     fn creates_missing_file_and_directory_with_0644() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("etc/containerd/config.toml");
-        write(&path, b"version = 2\n").unwrap();
+        write(&path, b"version = 2\n", &nothing).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+        // A file that appeared meanwhile is not overwritten by a creating write.
+        let err = replace(&path, b"x", None, &nothing).unwrap_err();
+        assert_eq!(err.error.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).unwrap(), b"version = 2\n");
+    }
+
+    /// Where containerd would load `.NAME.pausectl` beside the file, the temp file is made a
+    /// level up; a stale one left there by a killed run is removed.
+    #[test]
+    fn temp_file_goes_where_no_glob_loads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf_d = dir.path().join("conf.d");
+        fs::create_dir(&conf_d).unwrap();
+        let target = conf_d.join("20-cri.toml");
+        fs::write(&target, "old").unwrap();
+        let in_conf_d = |p: &Path| p.parent() == Some(conf_d.as_path());
+        assert_eq!(temp_dir(&target, &in_conf_d).unwrap(), dir.path());
+        fs::write(dir.path().join(".20-cri.toml.pausectl"), "stale").unwrap();
+        write(&target, b"new", &in_conf_d).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert_eq!(names(&conf_d), ["20-cri.toml"]);
+        assert_eq!(names(dir.path()), ["conf.d"]);
+        // Nowhere to go: refused, nothing written.
+        let everywhere = |_: &Path| true;
+        assert!(write(&target, b"newer", &everywhere).is_err());
+        assert_eq!(fs::read(&target).unwrap(), b"new");
     }
 
     #[test]
@@ -301,21 +583,66 @@ mod tests {
     }
 
     #[test]
-    fn backups_get_numbered_names() {
+    fn backups_get_numbered_names_and_skip_loaded_ones() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         fs::write(&path, "x").unwrap();
+        let d = dir.path();
         assert_eq!(
-            backup(&path, b"1").unwrap(),
-            dir.path().join("config.toml.bak")
+            backup(&path, b"1", d, &nothing).unwrap(),
+            d.join("config.toml.bak")
         );
         assert_eq!(
-            backup(&path, b"2").unwrap(),
-            dir.path().join("config.toml.bak.1")
+            backup(&path, b"2", d, &nothing).unwrap(),
+            d.join("config.toml.bak.1")
         );
+        assert_eq!(fs::read_to_string(d.join("config.toml.bak")).unwrap(), "1");
+        // A name containerd would load (say `*.bak.2`) is passed over.
+        let two = |p: &Path| p.to_string_lossy().ends_with(".bak.2");
         assert_eq!(
-            fs::read_to_string(dir.path().join("config.toml.bak")).unwrap(),
-            "1"
+            backup(&path, b"3", d, &two).unwrap(),
+            d.join("config.toml.bak.3")
         );
+        // A missing --backup-dir is created.
+        let other = d.join("backups/pausectl");
+        assert_eq!(
+            backup(&path, b"4", &other, &nothing).unwrap(),
+            other.join("config.toml.bak")
+        );
+    }
+
+    #[test]
+    fn backup_dir_is_beside_or_above_what_a_glob_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf_d = dir.path().join("conf.d");
+        let target = conf_d.join("20-cri.toml");
+        let in_conf_d = |p: &Path| p.parent() == Some(conf_d.as_path());
+        assert_eq!(backup_dir(&target, None, &nothing).unwrap(), conf_d);
+        assert_eq!(backup_dir(&target, None, &in_conf_d).unwrap(), dir.path());
+        assert_eq!(
+            backup_dir(&target, Some(&conf_d), &in_conf_d).unwrap_err(),
+            conf_d.join("20-cri.toml.bak")
+        );
+    }
+
+    /// The lock is on the directory: a second taker waits, and no file appears.
+    #[test]
+    fn lock_is_on_the_directory_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        let held = lock(&config).unwrap();
+        assert_eq!(held.path, dir.path());
+        let other = File::open(dir.path()).unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        other.try_lock().unwrap();
+        // A config whose directory is missing locks the nearest one that exists.
+        let deep = dir.path().join("etc/containerd/config.toml");
+        drop(other);
+        assert_eq!(lock(&deep).unwrap().path, dir.path());
+        assert_eq!(names(dir.path()), Vec::<String>::new());
     }
 }

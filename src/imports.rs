@@ -7,6 +7,7 @@
 //! before, compared as a string after Go's `filepath.Clean`, is skipped, so cycles end; loading
 //! stops at a missing file (1.x then refuses to start; 2.x uses what it loaded before it).
 
+use crate::goglob;
 use crate::release::Release;
 use std::io::{self, Read};
 use std::path::Path;
@@ -55,6 +56,8 @@ pub struct Chain {
     pub missing: Vec<String>,
     /// What the user should know about how the imports resolve.
     pub notes: Vec<String>,
+    /// Every `imports` entry of the files loaded: `(importing file, entry as written)`.
+    pub entries: Vec<(String, String)>,
 }
 
 /// A file of the chain that cannot be read.
@@ -64,6 +67,14 @@ pub enum ImportError {
     #[error("cannot read the imported file `{path}`: {source}")]
     Read {
         /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// A directory an import glob covers cannot be listed.
+    #[error("cannot list `{path}`, which an `imports` glob covers: {source}")]
+    ReadDir {
+        /// The directory.
         path: String,
         /// Why.
         source: io::Error,
@@ -173,8 +184,9 @@ fn resolve(
     text: &str,
     release: Option<Release>,
     overlay: &[(String, String)],
-    notes: &mut Vec<String>,
+    chain: &mut Chain,
 ) -> Result<Vec<String>, ImportError> {
+    let notes = &mut chain.notes;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if !may_import(text) {
         return Ok(Vec::new());
@@ -202,6 +214,7 @@ fn resolve(
     let mut out = Vec::new();
     for entry in entries.iter() {
         let entry = entry.as_str().ok_or_else(bad)?;
+        chain.entries.push((parent.to_string(), entry.to_string()));
         let relative = !entry.starts_with('/');
         let is_glob = entry.contains('*');
         let path = if is_glob && relative && globs_from_cwd(release) {
@@ -219,28 +232,25 @@ fn resolve(
             out.push(path);
             continue;
         }
-        let matches = glob::glob(&path).map_err(|_| ImportError::BadPattern {
+        let bad = || ImportError::BadPattern {
             path: parent.to_string(),
             pattern: entry.to_string(),
-        })?;
+        };
         // A glob that matches nothing is normal (2.2+ import an empty conf.d by default).
-        let mut found: Vec<String> = matches
-            .flatten()
-            .map(|p| clean(&p.to_string_lossy()))
-            .collect();
-        let pattern = glob::Pattern::new(&path).expect("glob() accepted it");
-        // As in Go's filepath.Glob, `*` does not cross a `/`.
-        let options = glob::MatchOptions {
-            require_literal_separator: true,
-            ..glob::MatchOptions::new()
+        let mut found: Vec<String> = match goglob::glob(&path) {
+            Ok(m) => m.iter().map(|p| clean(p)).collect(),
+            Err(goglob::GlobError::BadPattern) => return Err(bad()),
+            Err(goglob::GlobError::Io(path, source)) => {
+                return Err(ImportError::ReadDir { path, source });
+            }
         };
         let extra: Vec<String> = overlay
             .iter()
             .map(|(p, _)| p.clone())
-            .filter(|p| pattern.matches_with(p, options) && !found.contains(p))
+            .filter(|p| goglob::glob_matches(&path, p) && !found.contains(p))
             .collect();
         found.extend(extra);
-        found.sort();
+        found.sort_by(|a, b| goglob::glob_order(a, b));
         out.extend(found);
     }
     Ok(out)
@@ -301,6 +311,31 @@ pub fn add_import(text: &str, path: &str) -> Result<String, String> {
     Ok(format!("{bom}{out}"))
 }
 
+/// The entries of `text`'s `imports` as written; none when it has none or is not TOML.
+pub fn entries(text: &str) -> Vec<String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if !may_import(text) {
+        return Vec::new();
+    }
+    let head = root_section(text);
+    let head = if may_import(&text[head.len()..]) {
+        text
+    } else {
+        head
+    };
+    let Ok(doc) = ImDocument::parse(head).or_else(|_| ImDocument::parse(text)) else {
+        return Vec::new();
+    };
+    doc.get("imports")
+        .and_then(Item::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// True when `text` has a non-empty `imports` array.
 pub fn declared(text: &str) -> bool {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -310,6 +345,98 @@ pub fn declared(text: &str) -> bool {
                 .and_then(Item::as_array)
                 .is_some_and(|a| !a.is_empty())
         })
+}
+
+/// Go's glob syntax for `text` taken literally (as part of a pattern): each meta character
+/// escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `path` made absolute against the working directory, lexically cleaned.
+fn absolute(path: &str) -> String {
+    if path.starts_with('/') {
+        return clean(path);
+    }
+    let cwd =
+        std::env::current_dir().map_or_else(|_| "/".into(), |d| d.to_string_lossy().into_owned());
+    clean(&format!("{cwd}/{path}"))
+}
+
+/// `path` with the directories before its last component resolved through symlinks, when they
+/// exist.
+fn canonical_dir(path: &str) -> Option<String> {
+    let (dir, name) = path.rsplit_once('/')?;
+    let dir = std::fs::canonicalize(if dir.is_empty() { "/" } else { dir }).ok()?;
+    Some(clean(&format!("{}/{name}", dir.to_string_lossy())))
+}
+
+/// The `imports` entry (`(importing file, entry)`, from [`Chain::entries`]) under which some
+/// containerd release would load a file at `path`, if one would. Every release takes an entry
+/// with a `*` as a Go glob and any other as a literal path; a relative entry is joined to the
+/// importing file's directory, and a relative glob, for 1.6 before 1.6.29 and 1.7 before
+/// 1.7.16, to the daemon's working directory (`/` under systemd; pausectl's own is tried too).
+/// Symlinked directories on either side are followed.
+pub fn loaded_by<'a>(entries: &'a [(String, String)], path: &Path) -> Option<&'a (String, String)> {
+    let path = absolute(&path.to_string_lossy());
+    let paths: Vec<String> = [Some(path.clone()), canonical_dir(&path)]
+        .into_iter()
+        .flatten()
+        .collect();
+    entries.iter().find(|(file, entry)| {
+        let is_glob = entry.contains('*');
+        let bases = if entry.starts_with('/') {
+            vec![String::new()]
+        } else if is_glob {
+            vec![dir(&absolute(file)), absolute("."), "/".into()]
+        } else {
+            vec![dir(&absolute(file))]
+        };
+        bases.iter().any(|base| {
+            let join = |b: &str| {
+                if b.is_empty() {
+                    clean(entry)
+                } else {
+                    clean(&format!("{b}/{entry}"))
+                }
+            };
+            let literal = join(base);
+            let glob = join(&escape(base));
+            // The pattern again with its directory part (the levels without meta characters)
+            // resolved through symlinks.
+            let lead = glob.split('/').take_while(|c| !goglob::has_meta(c)).count();
+            let parts: Vec<&str> = glob.split('/').collect();
+            let resolved = (lead > 1 && lead < parts.len())
+                .then(|| std::fs::canonicalize(parts[..lead].join("/")).ok())
+                .flatten()
+                .map(|d| {
+                    clean(&format!(
+                        "{}/{}",
+                        escape(&d.to_string_lossy()),
+                        parts[lead..].join("/")
+                    ))
+                });
+            if !is_glob {
+                let literals = [Some(literal.clone()), canonical_dir(&literal)];
+                return paths
+                    .iter()
+                    .any(|p| literals.iter().flatten().any(|l| l == p));
+            }
+            paths.iter().any(|p| {
+                goglob::glob_matches(&glob, p)
+                    || resolved
+                        .as_deref()
+                        .is_some_and(|r| goglob::glob_matches(r, p))
+            })
+        })
+    })
 }
 
 /// Loads the chain that starts at `main` (its path as given to containerd, and its text).
@@ -327,7 +454,7 @@ pub fn load_with(
     let main = main.to_string_lossy().into_owned();
     let mut chain = Chain::default();
     let mut seen = vec![main.clone()];
-    let mut pending = resolve(&main, main_text, release, overlay, &mut chain.notes)?;
+    let mut pending = resolve(&main, main_text, release, overlay, &mut chain)?;
     chain.files.push((main.clone(), main_text.to_string()));
     while !pending.is_empty() {
         let path = pending.remove(0);
@@ -336,7 +463,7 @@ pub fn load_with(
         }
         seen.push(path.clone());
         if let Some((_, text)) = overlay.iter().find(|(p, _)| *p == path) {
-            pending.extend(resolve(&path, text, release, overlay, &mut chain.notes)?);
+            pending.extend(resolve(&path, text, release, overlay, &mut chain)?);
             chain.files.push((path, text.clone()));
             continue;
         }
@@ -352,7 +479,7 @@ pub fn load_with(
         };
         let text =
             String::from_utf8(bytes).map_err(|_| ImportError::NotUtf8 { path: path.clone() })?;
-        pending.extend(resolve(&path, &text, release, overlay, &mut chain.notes)?);
+        pending.extend(resolve(&path, &text, release, overlay, &mut chain)?);
         chain.files.push((path, text));
         if chain.files.len() > MAX_FILES {
             return Err(ImportError::TooMany { path: main });
@@ -470,7 +597,7 @@ mod tests {
                 text,
                 None,
                 &[],
-                &mut Vec::new(),
+                &mut Chain::default(),
             )
         };
         assert!(bad("imports = \"x.toml\"\n").is_err());
@@ -478,6 +605,59 @@ mod tests {
         assert!(bad("[imports]\n").is_err());
         assert!(bad("imports = [\"/tmp/[*.toml\"]\n").is_err());
         assert_eq!(bad("imports = []\n").unwrap(), Vec::<String>::new());
+    }
+}
+
+#[cfg(test)]
+mod loaded_by_tests {
+    use super::*;
+
+    fn e(file: &str, entry: &str) -> Vec<(String, String)> {
+        vec![(file.into(), entry.into())]
+    }
+
+    #[test]
+    fn globs_are_gos_and_literals_are_exact() {
+        let loaded =
+            |entries: &[(String, String)], p: &str| loaded_by(entries, Path::new(p)).is_some();
+        let star = e("/etc/containerd/config.toml", "conf.d/*");
+        assert!(loaded(&star, "/etc/containerd/conf.d/20-cri.toml.bak"));
+        assert!(loaded(
+            &star,
+            "/etc/containerd/conf.d/.20-cri.toml.pausectl"
+        ));
+        assert!(!loaded(&star, "/etc/containerd/20-cri.toml.bak"));
+        assert!(!loaded(&star, "/etc/containerd/conf.d/sub/x.toml"));
+        let toml = e(
+            "/etc/containerd/config.toml",
+            "/etc/containerd/conf.d/*.toml",
+        );
+        assert!(!loaded(&toml, "/etc/containerd/conf.d/20-cri.toml.bak"));
+        assert!(loaded(&toml, "/etc/containerd/conf.d/.x.toml"));
+        // `**` is `*`: no recursion.
+        let twice = e("/etc/containerd/config.toml", "conf.d/**");
+        assert!(!loaded(&twice, "/etc/containerd/conf.d/sub/x.toml.bak"));
+        // Without a `*`, every release opens the entry as it is, `?` and `[` included.
+        let lit = e("/etc/containerd/config.toml", "drop?.toml");
+        assert!(loaded(&lit, "/etc/containerd/drop?.toml"));
+        assert!(!loaded(&lit, "/etc/containerd/dropx.toml"));
+        // A relative glob: old 1.6/1.7 resolved it against the daemon's working directory.
+        let rel = e("/etc/containerd/config.toml", "*.bak");
+        assert!(loaded(&rel, "/etc/containerd/config.toml.bak"));
+        assert!(loaded(&rel, "/config.toml.bak"));
+    }
+
+    #[test]
+    fn symlinked_directories_are_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, d.path().join("conf.d")).unwrap();
+        let main = d.path().join("config.toml").to_string_lossy().into_owned();
+        let entries = e(&main, "conf.d/*");
+        assert!(loaded_by(&entries, &real.join("x.bak")).is_some());
+        let entries = e(&main, "conf.d/x.toml");
+        assert!(loaded_by(&entries, &real.join("x.toml")).is_some());
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod diff;
+pub mod goglob;
 pub mod imports;
 pub mod managed;
 pub mod merge;
@@ -17,7 +18,8 @@ pub mod sections;
 pub mod splice;
 
 pub use pin::{
-    ChainChange, Change, Error, Pin, Report, inspect, inspect_chain, set, set_chain, set_chain_at,
+    ChainChange, Change, Error, Pin, Report, fresh, inspect, inspect_chain, set, set_chain,
+    set_chain_at,
 };
 pub use reference::{ImageRef, RefError, Registry};
 pub use release::Release;

@@ -11,6 +11,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The config containerd reads when started without `--config`; the only one `set` creates
+/// without `--create`.
+const DEFAULT_CONFIG: &str = "/etc/containerd/config.toml";
+
 const EXIT_CODES: &str = "Exit codes: 0 done or nothing to do; 1 `set --check` found a change is needed; 2 error (the file is left untouched).";
 
 /// Pin containerd's pod sandbox ("pause") image to a registry you control.
@@ -62,9 +66,17 @@ struct SetArgs {
     /// Write nothing; exit 0 when the image is already pinned, 1 when a change is needed
     #[arg(long, conflicts_with = "dry_run")]
     check: bool,
-    /// Keep the original as CONFIG.bak (or CONFIG.bak.N) before writing
+    /// Keep the original as CONFIG.bak (or CONFIG.bak.N) before writing: beside it, or where
+    /// an `imports` glob would load it there, in the nearest directory above that none loads
     #[arg(long)]
     backup: bool,
+    /// Keep the backups in DIR instead (created if missing); implies --backup
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// Create the config if it does not exist (without this, only the default
+    /// /etc/containerd/config.toml is created: a mistyped path is an error)
+    #[arg(long)]
+    create: bool,
     /// Print no diff and no summary (warnings and errors still go to standard error)
     #[arg(long, short)]
     quiet: bool,
@@ -85,7 +97,7 @@ struct Common {
     #[arg(
         long,
         value_name = "PATH",
-        default_value = "/etc/containerd/config.toml"
+        default_value = DEFAULT_CONFIG
     )]
     config: PathBuf,
     /// The containerd release that reads the file: auto (runs `containerd --version`), or X.Y[.Z]
@@ -144,10 +156,13 @@ struct Input {
     text: String,
     /// The file does not exist yet.
     missing: bool,
+    /// The file's text when `text` is not it: an empty or comment-only file, which `text` gives
+    /// the version of a new config ([`pausectl::fresh`]).
+    before: Option<String>,
     /// The tool that regenerates the file, if one does.
     managed: Option<Managed>,
     /// The lock of a `set` that writes, held as long as the input.
-    _lock: Option<std::fs::File>,
+    _lock: Option<atomic::Lock>,
 }
 
 fn is_stdin(path: &Path) -> bool {
@@ -155,11 +170,13 @@ fn is_stdin(path: &Path) -> bool {
 }
 
 /// The lock that `set` holds while it reads and writes the config file `target`.
-fn lock(target: &Path) -> Result<std::fs::File> {
-    let path = atomic::sibling(target, ".lock");
-    trace(format_args!("locking `{}`", path.display()));
-    atomic::lock(target)
-        .with_context(|| format!("cannot lock `{}`; nothing was written", path.display()))
+fn lock(target: &Path) -> Result<atomic::Lock> {
+    let lock = atomic::lock(target).context("nothing was written")?;
+    trace(format_args!(
+        "locked the directory `{}`",
+        lock.path.display()
+    ));
+    Ok(lock)
 }
 
 /// Reads the config at `path`; with `take_lock`, takes the lock first (a `set` that writes).
@@ -196,18 +213,13 @@ fn read_input(path: &Path, release: Option<Release>, take_lock: bool) -> Result<
         (_, Some(b)) => trace(format_args!("read `{label}`: {} bytes", b.len())),
     }
     let Some(bytes) = bytes else {
-        // A new config: version 3 for containerd 2.x, else version 2, which 1.3 to 2.x read.
-        let version = if release.is_some_and(|r| r.is_2x()) {
-            3
-        } else {
-            2
-        };
         let managed = managed::detect(path, "");
         return Ok(Input {
             label,
             target,
-            text: format!("version = {version}\n"),
+            text: pausectl::fresh("", release).unwrap_or_default(),
             missing: true,
+            before: None,
             managed,
             _lock: held,
         });
@@ -227,6 +239,7 @@ fn read_input(path: &Path, release: Option<Release>, take_lock: bool) -> Result<
         target,
         text,
         missing: false,
+        before: None,
         managed,
         _lock: held,
     })
@@ -356,6 +369,11 @@ fn print_stdout(text: &str) -> Result<()> {
 
 fn set(args: SetArgs) -> Result<ExitCode> {
     if is_stdin(&args.common.config) {
+        if args.backup_dir.is_some() {
+            bail!(
+                "--backup-dir needs a config file; with --config - the original is your standard input"
+            );
+        }
         if args.common.json && !args.check && !args.dry_run {
             bail!(
                 "--json cannot be used with --config -: standard output carries the config (it can with --check or --dry-run)"
@@ -383,6 +401,26 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         .map_err(|e| anyhow!("invalid --registry: {e}"))?;
     let writes = !args.check && !args.dry_run && !is_stdin(&args.common.config);
     let mut input = read_input(&args.common.config, release, writes)?;
+    if input.missing
+        && input.target.is_some()
+        && !args.create
+        && args.common.config != Path::new(DEFAULT_CONFIG)
+    {
+        bail!(
+            "no such file `{}`; pass --create to create it\nhelp: without --create, pausectl creates a missing config only at {DEFAULT_CONFIG}, so that a mistyped path is not taken for a new config; nothing was written",
+            input.label
+        );
+    }
+    // An empty or comment-only config is read like a missing one: it gets a new config's version.
+    if !input.missing
+        && let Some(text) = pausectl::fresh(&input.text, release)
+    {
+        trace(format_args!(
+            "`{}` holds no settings: it gets the version of a new config",
+            input.label
+        ));
+        input.before = Some(std::mem::replace(&mut input.text, text));
+    }
     let label = input.label.as_str();
     let mut warnings = Vec::new();
     if let Some(m) = &input.managed {
@@ -414,6 +452,17 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         (None, Some(registry)) => {
             let report = pausectl::inspect_chain(&files, &chain.missing, release)
                 .map_err(|(i, e)| config_error(files[i].0, e))?;
+            if let (Some(r), Some((why, help))) = (release, report.refusal) {
+                // The same reason `--image` gives.
+                return Err(config_error(
+                    label,
+                    pausectl::Error::Refused {
+                        release: r,
+                        why,
+                        help,
+                    },
+                ));
+            }
             let Some(current) = report.image else {
                 bail!(
                     "cannot tell which image to move to `{registry}`: nothing in `{label}` sets the sandbox image and {}\nhelp: pass --containerd-version (e.g. 2.1) or use --image",
@@ -444,7 +493,10 @@ fn set(args: SetArgs) -> Result<ExitCode> {
                 .into_iter()
                 .map(|(_, t)| t)
                 .collect();
-            olds[0] = std::mem::take(&mut input.text);
+            olds[0] = input
+                .before
+                .take()
+                .unwrap_or_else(|| std::mem::take(&mut input.text));
             if input.missing {
                 olds[0].clear();
             }
@@ -492,8 +544,13 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         .collect();
 
     // Every file to write, checked before anything is printed or written.
+    let entries = import_entries(&plan);
+    let loaded = |p: &Path| imports::loaded_by(&entries, p).is_some();
+    let backup = (args.backup || args.backup_dir.is_some()).then_some(args.backup_dir.as_deref());
     let targets = match &input.target {
-        Some(main) if writes => write_targets(&plan, &changes, main, &mut warnings)?,
+        Some(main) if writes => {
+            write_targets(&plan, &changes, main, backup, &entries, &mut warnings)?
+        }
         _ => Vec::new(),
     };
     // In text, warnings and the diff come first, so a failed write is reported after them.
@@ -520,16 +577,23 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             .context("cannot write the config to standard output")?;
     }
     // Imported files first: the main config, written last, is what a rerun starts from.
-    for (i, target) in targets.into_iter().rev() {
-        let label = plan.labels[i].as_str();
+    for t in targets.into_iter().rev() {
+        let label = plan.labels[t.index].as_str();
         let mut backup = None;
-        if args.backup && !plan.created[i] {
-            let path = atomic::backup(&target, plan.olds[i].as_bytes())
-                .with_context(|| format!("cannot write a backup of `{label}`"))?;
+        if let Some(dir) = &t.backup {
+            let path = atomic::backup(&t.path, plan.olds[t.index].as_bytes(), dir, &loaded)
+                .map_err(|e| {
+                    anyhow!(
+                        "cannot write a backup of `{label}` in `{}`: {e}{}; nothing was written",
+                        dir.display(),
+                        root_hint(&e)
+                    )
+                })?;
+            trace(format_args!("backup of `{label}`: `{}`", path.display()));
             backup = Some(path);
         }
-        trace(format_args!("writing `{}`", target.display()));
-        atomic::write(&target, plan.news[i].as_bytes())
+        trace(format_args!("writing `{}`", t.path.display()));
+        atomic::write(&t.path, plan.news[t.index].as_bytes(), &loaded)
             .map_err(|e| write_error(label, &e, backup.as_deref()))?;
         backups.extend(backup);
         written = true;
@@ -546,6 +610,8 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             "changed": changed,
             "written": written,
             "backup": backup.as_ref().map(|p| p.display().to_string()),
+            "backups": backups.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "restart_needed": written,
             "files": changes.iter().map(|&i| &plan.labels[i]).collect::<Vec<_>>(),
             "created": input.missing && written,
             "diff": diff,
@@ -564,8 +630,22 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             .filter(|&&i| i > 0)
             .map(|&i| plan.labels[i].as_str())
             .collect();
+        let saved: Vec<String> = backups
+            .iter()
+            .map(|b| format!("`{}`", b.display()))
+            .collect();
+        let saved = match saved.len() {
+            0 => String::new(),
+            1 => format!("; backup: {}", saved[0]),
+            _ => format!("; backups: {}", saved.join(", ")),
+        };
+        let restart = if written {
+            "\npausectl: containerd reads the new config only when it restarts: systemctl restart containerd"
+        } else {
+            ""
+        };
         print_stderr(&format!(
-            "{}{}\n",
+            "{}{}{saved}{restart}\n",
             summary(label, &plan.before, &image, changed, &args, input.missing),
             also(&dropins)
         ));
@@ -585,15 +665,46 @@ fn kubeadm_warning(image: &str) -> Option<String> {
     ))
 }
 
-/// The file each changed entry of `plan` is written to. One file reached under two spellings
-/// must not get two different texts; a read-only file is refused; hard links are warned about.
+/// A file `set` writes.
+struct Target {
+    /// Its index in the plan.
+    index: usize,
+    /// The file (the end of its symlinks).
+    path: PathBuf,
+    /// Where its backup goes, with `--backup`.
+    backup: Option<PathBuf>,
+}
+
+/// Every `imports` entry of the plan's files, before and after the change, with the file that
+/// has it: what decides which other files containerd loads, now and after the write.
+fn import_entries(plan: &Plan) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (label, (old, new)) in plan.labels.iter().zip(plan.olds.iter().zip(&plan.news)) {
+        for entry in imports::entries(old)
+            .into_iter()
+            .chain(imports::entries(new))
+        {
+            if !out.iter().any(|(l, e)| l == label && *e == entry) {
+                out.push((label.clone(), entry));
+            }
+        }
+    }
+    out
+}
+
+/// The files each changed entry of `plan` is written to, and where their backups go. One file
+/// reached under two spellings must not get two different texts; a read-only file is refused;
+/// hard links are warned about; a backup goes nowhere containerd loads it.
 fn write_targets(
     plan: &Plan,
     changes: &[usize],
     main: &Path,
+    backup: Option<Option<&Path>>,
+    entries: &[(String, String)],
     warnings: &mut Vec<String>,
-) -> Result<Vec<(usize, PathBuf)>> {
-    let mut targets: Vec<(usize, PathBuf)> = Vec::new();
+) -> Result<Vec<Target>> {
+    let loaded = |p: &Path| imports::loaded_by(entries, p).is_some();
+    let mut targets: Vec<Target> = Vec::new();
     // Each target's canonical path, to find one file reached under two spellings.
     let mut keys: Vec<PathBuf> = Vec::new();
     for &i in changes {
@@ -605,7 +716,7 @@ fn write_targets(
         };
         let key = std::fs::canonicalize(&target).unwrap_or_else(|_| target.clone());
         if let Some(k) = keys.iter().position(|k| *k == key) {
-            let j = targets[k].0;
+            let j = targets[k].index;
             if plan.news[j] != plan.news[i] {
                 bail!(
                     "containerd loads `{}` twice, as `{}` and `{label}`, and the two would need different edits; nothing was written\nhelp: spell the imports of that file one way",
@@ -623,10 +734,54 @@ fn write_targets(
                 "`{label}` has {links} hard links; pausectl replaces it by rename, so its other names keep the old text"
             ));
         }
-        targets.push((i, target));
+        let backup = match backup.filter(|_| !plan.created[i]) {
+            None => None,
+            Some(given) => match atomic::backup_dir(&target, given, &loaded) {
+                Ok(dir) => {
+                    let beside = atomic::sibling(&target, ".bak");
+                    if given.is_none() && loaded(&beside) {
+                        let (file, entry) = imports::loaded_by(entries, &beside)
+                            .cloned()
+                            .unwrap_or_default();
+                        warnings.push(format!(
+                            "the backup of `{label}` goes to `{}`, not beside it, where containerd would load it (`{file}` imports `{entry}`); --backup-dir chooses the place",
+                            dir.display()
+                        ));
+                    }
+                    Some(dir)
+                }
+                Err(at) => {
+                    let (file, entry) = imports::loaded_by(entries, &at)
+                        .cloned()
+                        .unwrap_or_default();
+                    let place = match given {
+                        Some(d) => format!("in --backup-dir `{}`", d.display()),
+                        None => "beside it or in any directory above".into(),
+                    };
+                    bail!(
+                        "a backup of `{label}` {place} would be loaded by containerd: `{file}` imports `{entry}`, which matches `{}`; nothing was written\nhelp: pass a --backup-dir that no `imports` entry covers, e.g. /var/backups/pausectl",
+                        at.display()
+                    );
+                }
+            },
+        };
+        targets.push(Target {
+            index: i,
+            path: target,
+            backup,
+        });
         keys.push(key);
     }
     Ok(targets)
+}
+
+/// "; run as root" for an error that says permission was denied.
+fn root_hint(e: &io::Error) -> &'static str {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        "; run as root (sudo)"
+    } else {
+        ""
+    }
 }
 
 fn write_error(label: &str, e: &atomic::WriteError, backup: Option<&Path>) -> anyhow::Error {
@@ -639,10 +794,12 @@ fn write_error(label: &str, e: &atomic::WriteError, backup: Option<&Path>) -> an
     let backup = backup.map_or(String::new(), |b| {
         format!(" (a backup was written to `{}`)", b.display())
     });
-    let help = if e.error.kind() == io::ErrorKind::ResourceBusy {
-        "\nhelp: the config is a mount point (a bind mount?), which cannot be replaced by rename; edit the file it is mounted from"
-    } else {
-        ""
+    let help = match e.error.kind() {
+        io::ErrorKind::ResourceBusy => {
+            "\nhelp: the config is a mount point (a bind mount?), which cannot be replaced by rename; edit the file it is mounted from"
+        }
+        io::ErrorKind::PermissionDenied => "\nhelp: run as root (sudo)",
+        _ => "",
     };
     anyhow!(
         "cannot write `{label}`: {}; the file is left as it was{backup}{help}",
@@ -744,7 +901,7 @@ fn plan_drop_in(
         for (file, text) in &chain.files[..primary] {
             if !pausectl::pin::cri_settings(text).is_empty() {
                 bail!(
-                    "containerd 1.x replaces the whole CRI plugin table of `{file}` with the drop-in's, which would drop its other CRI settings\nhelp: run without --drop-in to pin the image in `{file}` itself, or pass --containerd-version 2.x if only containerd 2.x reads this config"
+                    "containerd 1.x replaces the whole CRI plugin table of `{file}` with the drop-in's, which would drop its other CRI settings\nhelp: run without --drop-in to pin the image in `{file}` itself, or pass --containerd-version with the 2.x release that reads this config (e.g. 2.1)"
                 );
             }
         }
@@ -758,7 +915,7 @@ fn plan_drop_in(
     let change = pausectl::set_chain_at(&files, &chain.missing, image, release, primary)
         .map_err(|(i, e)| config_error(files[i].0, e))?;
     let mut olds: Vec<String> = chain.files.iter().map(|(_, t)| t.clone()).collect();
-    olds[0] = input.text.clone();
+    olds[0] = input.before.clone().unwrap_or_else(|| input.text.clone());
     olds[primary] = existing.clone().unwrap_or_default();
     Ok(Plan {
         labels: files.iter().map(|(l, _)| l.to_string()).collect(),

@@ -570,6 +570,40 @@ fn edit(
     Ok((new, notes))
 }
 
+/// The text a config that holds no settings starts from: a missing file (`text` empty) or one
+/// that is empty or only comments and blank lines, which containerd reads the same way. It
+/// gets the version a new config has, `version = 3` for a release known to be 2.x, else
+/// `version = 2` (containerd 1.3 to 2.x read it), after what it holds, so that the pin goes
+/// where that version keeps it instead of into a version-1 file. `None` when `text` has any
+/// setting (or is not TOML).
+pub fn fresh(text: &str, release: Option<Release>) -> Option<String> {
+    let body = text.strip_prefix(BOM).unwrap_or(text);
+    // Only comments and blank lines, seen without a parse (a large config is parsed once).
+    let blank = |l: &str| {
+        let l = l.trim_start_matches([' ', '\t', '\r']);
+        l.is_empty() || l.starts_with('#')
+    };
+    if !body.lines().all(blank) {
+        return None;
+    }
+    let doc = ImDocument::parse(body).ok()?;
+    if !doc.as_table().is_empty() {
+        return None;
+    }
+    let version = if release.is_some_and(|r| r.is_2x()) {
+        3
+    } else {
+        2
+    };
+    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        nl
+    };
+    Some(format!("{text}{sep}version = {version}{nl}"))
+}
+
 /// Rewrites `text` so that every containerd that reads it uses `image` (already validated: no
 /// quotes, backslashes or control characters). Only the pin's bytes change.
 pub fn set(text: &str, image: &str, release: Option<Release>) -> Result<Change, Error> {

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{copy_tree, list_tree};
+use common::{copy_tree, list_dirs, list_tree};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -63,13 +63,13 @@ fn run_case(case: &Path) -> Result<(), String> {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     let after = read(&config);
     // Every other file as it is after the run (those given in `files/`, and any new one),
-    // against `files.out/` (or `files/` when absent). The empty lock file `set` leaves beside
-    // a config it writes is left out here; tests/faults.rs checks it.
+    // against `files.out/` (or `files/` when absent): a file the case does not list there is
+    // one the run should not have left (a lock, a temp file, a backup containerd loads).
     let mut names = list_tree(&case.join("files"));
     names.extend(
         list_tree(dir.path())
             .into_iter()
-            .filter(|r| r != "config.toml" && !r.ends_with(".lock")),
+            .filter(|r| r != "config.toml"),
     );
     names.extend(list_tree(&case.join("files.out")));
     names.sort();
@@ -137,6 +137,17 @@ fn run_case(case: &Path) -> Result<(), String> {
         }
         if code == 2 && *now != read(&case.join("files").join(rel)) {
             problems.push(format!("an error changed files/{rel}"));
+        }
+    }
+    // No directory the case does not have either.
+    let wanted: Vec<String> = [
+        list_dirs(&case.join("files")),
+        list_dirs(&case.join("files.out")),
+    ]
+    .concat();
+    for d in list_dirs(dir.path()) {
+        if !wanted.contains(&d) {
+            problems.push(format!("the run left the directory {d}/"));
         }
     }
     for (name, got) in [("stdout", &stdout), ("stderr", &stderr)] {

@@ -118,7 +118,7 @@ fn full_disk_leaves_the_config_and_no_temp_file() {
         assert!(err.contains("No space left on device"), "{err}");
         assert!(err.contains("config.toml"), "{err}");
         assert_eq!(fs::read(dir.join("config.toml")).unwrap(), original);
-        assert_eq!(names(dir), ["config.toml", "config.toml.lock", "filler"]);
+        assert_eq!(names(dir), ["config.toml", "filler"]);
     }
     // Reading still works: the diff of what would change.
     let out = pausectl(dir, &[SET, &["--dry-run"]].concat());
@@ -145,7 +145,7 @@ fn read_only_file_system_is_reported_and_left_alone() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("Read-only file system") && err.contains("nothing was written"),
+        err.contains("Read-only file system") && err.contains("the file is left as it was"),
         "{err}"
     );
     assert_eq!(fs::read(dir.join("config.toml")).unwrap(), original);
@@ -206,7 +206,9 @@ fn directory_instead_of_a_file_is_refused() {
     assert_eq!(names(&dir.path().join("config.toml")), Vec::<String>::new());
 }
 
-/// Only a `set` that writes creates a missing directory; `show`, `--dry-run` and `--check` don't.
+/// A missing config is created only with --create (or at the default path), and only by a
+/// `set` that writes: `show`, `--dry-run`, `--check`, a run without --create and a run that
+/// fails create nothing, not even the directory.
 #[test]
 fn missing_parent_directory_is_created_by_set_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -225,20 +227,33 @@ fn missing_parent_directory_is_created_by_set_only() {
     ];
     assert_eq!(pausectl(dir.path(), &show).status.code(), Some(0));
     assert_eq!(
-        pausectl(dir.path(), &args(&["--dry-run"])).status.code(),
+        pausectl(dir.path(), &args(&["--dry-run", "--create"]))
+            .status
+            .code(),
         Some(0)
     );
     assert_eq!(
-        pausectl(dir.path(), &args(&["--check"])).status.code(),
+        pausectl(dir.path(), &args(&["--check", "--create"]))
+            .status
+            .code(),
         Some(1)
     );
-    assert!(!dir.path().join("etc").exists());
-
     let out = pausectl(dir.path(), &args(&[]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("pass --create"), "{}", stderr(&out));
+    // Refused after reading (a release that refuses the seed's version): nothing either.
+    let mut refused = args(&["--create"]);
+    refused[6] = "1.7.24";
+    refused.extend(["--drop-in", "etc/containerd/conf.d/x.toml"]);
+    assert_eq!(pausectl(dir.path(), &refused).status.code(), Some(2));
+    assert_eq!(names(dir.path()), Vec::<String>::new());
+
+    let out = pausectl(dir.path(), &args(&["--create"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let config = dir.path().join("etc/containerd/config.toml");
     assert_eq!(fs::metadata(&config).unwrap().mode() & 0o7777, 0o644);
     assert!(fs::read_to_string(&config).unwrap().contains(REF));
+    assert_eq!(names(&dir.path().join("etc/containerd")), ["config.toml"]);
 }
 
 #[test]
@@ -306,7 +321,7 @@ fn symlink_chains_are_followed_and_loops_refused() {
             .unwrap()
             .contains(REF)
     );
-    assert_eq!(names(&real), ["config.toml", "config.toml.lock"]);
+    assert_eq!(names(&real), ["config.toml"]);
 
     for (a, b, why) in [
         ("loop-a.toml", "loop-b.toml", "symbolic links"),
@@ -321,7 +336,7 @@ fn symlink_chains_are_followed_and_loops_refused() {
         let out = pausectl(dir.path(), &args);
         assert_eq!(out.status.code(), Some(2), "{a}");
         assert!(stderr(&out).contains(why), "{a}: {}", stderr(&out));
-        assert!(!dir.path().join(format!("{b}.lock")).exists());
+        assert!(names(dir.path()).iter().all(|n| !n.ends_with(".lock")));
     }
 }
 
@@ -373,16 +388,17 @@ fn sixteen_concurrent_runs_take_turns() {
     let release = pausectl::Release::parse("2.1");
     let report = pausectl::inspect(&text, release).unwrap();
     assert_eq!(report.image.as_deref(), Some(image.as_str()));
-    assert_eq!(names(dir.path()), ["config.toml", "config.toml.lock"]);
+    assert_eq!(names(dir.path()), ["config.toml"]);
 }
 
-/// While another process holds the lock, `set` waits without touching the file, then goes on.
+/// While another process holds the lock (`flock` on the config's directory, as
+/// `flock /etc/containerd CMD` takes it), `set` waits without touching the file, then goes on.
 #[test]
 fn set_waits_for_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     fs::write(&config, default_config()).unwrap();
-    let holder = fs::File::create(dir.path().join("config.toml.lock")).unwrap();
+    let holder = fs::File::open(dir.path()).unwrap();
     holder.lock().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pausectl"))
         .args(SET)
@@ -397,6 +413,7 @@ fn set_waits_for_the_lock() {
     drop(holder);
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(fs::read_to_string(&config).unwrap().contains(REF));
+    assert_eq!(names(dir.path()), ["config.toml"]);
 }
 
 /// Calls that touch files, whose failure `set` must report (exit 2) or survive (exit 0).
@@ -427,6 +444,7 @@ const FILE_CALLS: &[&str] = &[
     "llistxattr",
     "lgetxattr",
     "fsetxattr",
+    "linkat",
 ];
 
 /// Every system call `set` makes after the program starts (the first `poll`, std's check of the
@@ -450,9 +468,12 @@ fn calls_after_start(log: &str) -> Vec<(String, usize)> {
 }
 
 /// Each system call of a `set` run, in turn, fails with EIO or is met by SIGKILL (strace's
-/// fault injection). After every run the config holds exactly the old bytes or the new ones;
-/// a run that was not killed exits 0 (new bytes) or 2 (old bytes, unless the message says the
-/// file was written) and leaves no temp file.
+/// fault injection): for a lone config, and for a config whose pin is in a drop-in under a
+/// `conf.d/*` glob (with `--backup`), where any file pausectl left in `conf.d` would be loaded
+/// by containerd. After every run each file holds exactly its old bytes or its new ones, and no
+/// file is left that the glob loads; a run that was not killed exits 0 (new bytes) or 2 (old
+/// bytes, unless the message says the file was written) and leaves no temp file; a killed run
+/// leaves at most a temp file outside the glob, which the next run removes.
 #[test]
 fn every_failed_or_killed_system_call_leaves_old_or_new_bytes() {
     if Command::new("strace").arg("-V").output().is_err() {
@@ -461,32 +482,87 @@ fn every_failed_or_killed_system_call_leaves_old_or_new_bytes() {
             "strace is not installed (apt-get install strace)",
         );
     }
+    let lone = [("config.toml", default_config())];
+    if !inject_everywhere("a lone config", &lone, SET, None) {
+        return;
+    }
+    let chain = [
+        (
+            "config.toml",
+            b"version = 3\nimports = [\"conf.d/*\"]\n".to_vec(),
+        ),
+        (
+            "conf.d/20-cri.toml",
+            b"version = 3\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = \"registry.k8s.io/pause:3.10\"\n".to_vec(),
+        ),
+    ];
+    let args = [SET, &["--backup"]].concat();
+    inject_everywhere("a drop-in under conf.d/*", &chain, &args, Some("conf.d"));
+}
+
+/// [`every_failed_or_killed_system_call_leaves_old_or_new_bytes`] for one set of `files`;
+/// false when strace cannot trace here (said as a skip).
+fn inject_everywhere(
+    what: &str,
+    files: &[(&str, Vec<u8>)],
+    args: &[&str],
+    glob_dir: Option<&str>,
+) -> bool {
     let bin = env!("CARGO_BIN_EXE_pausectl");
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    let old = default_config();
+    let reset = || {
+        for entry in fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                fs::remove_dir_all(&path).unwrap();
+            } else if !path.ends_with("trace.log") {
+                fs::remove_file(&path).unwrap();
+            }
+        }
+        for (name, bytes) in files {
+            let path = dir.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, bytes).unwrap();
+        }
+    };
     let strace = |inject: &[String]| {
-        fs::write(&config, &old).unwrap();
+        reset();
         let mut cmd = Command::new("strace");
         cmd.args(["-qq", "-o", "trace.log"])
             .args(inject)
             .arg("--")
             .arg(bin)
-            .args(SET)
+            .args(args)
             .current_dir(dir.path());
         bounded(&mut cmd)
     };
+    let read_all = || -> Vec<Vec<u8>> {
+        files
+            .iter()
+            .map(|(name, _)| fs::read(dir.path().join(name)).unwrap())
+            .collect()
+    };
     let out = strace(&[]);
     if !out.status.success() {
-        return skip(
+        skip(
             "fault injection",
             &format!("strace cannot trace here: {}", stderr(&out)),
         );
+        return false;
     }
-    let new = fs::read(&config).unwrap();
-    assert_ne!(new, old);
+    let new = read_all();
+    let old: Vec<Vec<u8>> = files.iter().map(|(_, b)| b.clone()).collect();
+    assert!(new.iter().zip(&old).any(|(n, o)| n != o));
     let calls = calls_after_start(&fs::read_to_string(dir.path().join("trace.log")).unwrap());
     assert!(calls.iter().any(|(n, _)| n == "renameat" || n == "rename"));
+    let given: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
+    // The files besides those given: backups are asked for; anything else is not.
+    let others = || -> Vec<String> {
+        common::list_tree(dir.path())
+            .into_iter()
+            .filter(|n| !given.contains(n) && n != "trace.log" && !n.contains(".bak"))
+            .collect()
+    };
 
     let (mut runs, mut killed, mut failed, mut leftovers) = (0, 0, 0, 0);
     for (name, nth) in &calls {
@@ -495,50 +571,75 @@ fn every_failed_or_killed_system_call_leaves_old_or_new_bytes() {
             faults.push("error=EIO");
         }
         for fault in faults {
-            let what = format!("{name}:{fault}:when={nth}");
-            let out = strace(&["-e".into(), format!("inject={what}")]);
+            let what = format!("{what}: {name}:{fault}:when={nth}");
+            let out = strace(&[
+                "-e".into(),
+                format!(
+                    "inject={what_}",
+                    what_ = &what[what.find(": ").unwrap() + 2..]
+                ),
+            ]);
             runs += 1;
-            let now = fs::read(&config).unwrap();
-            assert!(
-                now == old || now == new,
-                "{what}: the config is neither old nor new"
-            );
+            let now = read_all();
+            for (i, (file, _)) in files.iter().enumerate() {
+                assert!(
+                    now[i] == old[i] || now[i] == new[i],
+                    "{what}: {file} is neither old nor new"
+                );
+            }
+            if let Some(g) = glob_dir {
+                let want: Vec<&String> = given
+                    .iter()
+                    .filter(|n| n.starts_with(&format!("{g}/")))
+                    .collect();
+                let have = common::list_tree(&dir.path().join(g));
+                assert_eq!(
+                    have.len(),
+                    want.len(),
+                    "{what}: files in {g}/ that containerd loads: {have:?}"
+                );
+            }
             let err = stderr(&out);
             assert!(!err.contains("panicked"), "{what}: {err}");
-            let temps: Vec<String> = names(dir.path())
-                .into_iter()
-                .filter(|n| n.ends_with(".pausectl"))
-                .collect();
+            let left = others();
             if out.status.signal() == Some(9) {
-                // A killed run cannot clean up its temp file; the next run removes it.
+                // A run killed between the link and the rename of its temp file cannot remove
+                // it; it is outside every glob, and the next run removes it.
                 killed += 1;
-                leftovers += temps.len();
-                if !temps.is_empty() {
-                    let again = pausectl(dir.path(), SET);
+                assert!(
+                    left.iter()
+                        .all(|n| n.rsplit('/').next().unwrap().ends_with(".pausectl")),
+                    "{what}: left {left:?}"
+                );
+                leftovers += left.len();
+                if !left.is_empty() {
+                    let again = pausectl(dir.path(), args);
                     assert_eq!(again.status.code(), Some(0), "{what}: {}", stderr(&again));
-                    assert_eq!(
-                        names(dir.path()),
-                        ["config.toml", "config.toml.lock", "trace.log"]
-                    );
+                    assert_eq!(others(), Vec::<String>::new(), "{what}");
                 }
                 continue;
             }
             failed += 1;
-            assert!(temps.is_empty(), "{what}: temp files left: {temps:?}");
+            assert!(left.is_empty(), "{what}: files left: {left:?}");
+            let all_new = now == new;
             match out.status.code() {
-                Some(0) => assert_eq!(now, new, "{what}: exit 0 without the new config"),
-                Some(2) if now == new => assert!(
+                Some(0) => assert!(all_new, "{what}: exit 0 without the new config"),
+                Some(2) if now != old => assert!(
                     err.contains("was written") || err.contains("now holds the new config"),
                     "{what}: exit 2 after writing, and the message does not say so: {err}"
                 ),
-                Some(2) => assert!(err.starts_with("error: "), "{what}: {err}"),
+                Some(2) => assert!(
+                    err.lines().any(|l| l.starts_with("error: ")),
+                    "{what}: {err}"
+                ),
                 other => panic!("{what}: exit {other:?}: {err}"),
             }
         }
     }
     say(&format!(
-        "{} system calls, {runs} injected runs: {killed} killed ({leftovers} left a temp file, which the next run removed), {failed} failed calls",
+        "{what}: {} system calls, {runs} injected runs: {killed} killed ({leftovers} left a temp file outside every import glob, which the next run removed), {failed} failed calls",
         calls.len()
     ));
     assert!(runs > 50 && killed > 30 && failed > 20);
+    true
 }

@@ -171,6 +171,10 @@ fn inputs(n: usize) -> Vec<Input> {
                 _ => vec!["set", "--image", "registry.local:5000/pause:3.10"],
             };
             args.extend(["--config", "config.toml", "--containerd-version", release]);
+            // A case without a config runs as a first boot would: the config is created.
+            if args[0] == "set" && !case.join("in.toml").exists() {
+                args.push("--create");
+            }
             if rng.below(4) == 0 {
                 args.push("--json");
             }
@@ -184,11 +188,10 @@ fn inputs(n: usize) -> Vec<Input> {
         .collect()
 }
 
-/// Every file below `dir` but lock files, with its bytes.
+/// Every file below `dir`, with its bytes.
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     list_tree(dir)
         .into_iter()
-        .filter(|f| !f.ends_with(".lock"))
         .map(|f| {
             let bytes = fs::read(dir.join(&f)).unwrap();
             (f, bytes)
@@ -201,6 +204,10 @@ fn run(input: &Input, dir: &Path) -> Result<i32, String> {
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(dir).unwrap();
     copy_tree(&input.case.join("files"), dir);
+    // The case's config as it is, when a drop-in is the file mutated.
+    if let Ok(config) = fs::read(input.case.join("in.toml")) {
+        fs::write(dir.join("config.toml"), config).unwrap();
+    }
     fs::write(dir.join(&input.file), &input.bytes).unwrap();
     let before = snapshot(dir);
     let child = Command::new(env!("CARGO_BIN_EXE_pausectl"))

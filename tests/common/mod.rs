@@ -39,6 +39,28 @@ pub fn list_tree(root: &Path) -> Vec<String> {
     out
 }
 
+/// Every directory under `root` (not `root` itself), relative to it, sorted.
+pub fn list_dirs(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+                stack.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Waits for `child` to end, or kills it once `limit` has passed: no run may hang a test. Its
 /// output must fit the pipes (64 KiB), which are read only after it ends.
 pub fn wait_bounded(mut child: Child, limit: Duration) -> Result<Output, String> {
