@@ -138,13 +138,16 @@ pub fn lock(target: &Path) -> io::Result<Lock> {
 
 fn lock_error(dir: &Path, e: io::Error) -> io::Error {
     let hint = if e.kind() == io::ErrorKind::PermissionDenied {
-        "; run as root (sudo)"
+        " (run as root)"
     } else {
         ""
     };
     io::Error::new(
         e.kind(),
-        format!("cannot lock the directory `{}`: {e}{hint}", dir.display()),
+        format!(
+            "cannot lock the directory `{}`, which pausectl locks while it edits the config in it: {e}{hint}",
+            dir.display()
+        ),
     )
 }
 

@@ -171,7 +171,7 @@ fn is_stdin(path: &Path) -> bool {
 
 /// The lock that `set` holds while it reads and writes the config file `target`.
 fn lock(target: &Path) -> Result<atomic::Lock> {
-    let lock = atomic::lock(target).context("nothing was written")?;
+    let lock = atomic::lock(target).map_err(|e| anyhow!("{e}; nothing was written"))?;
     trace(format_args!(
         "locked the directory `{}`",
         lock.path.display()

@@ -370,3 +370,102 @@ fn pausectl_agrees_with_real_containerd() {
     ));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `set --backup` on a config whose pin is in a drop-in under a `conf.d/*` glob: every release
+/// then reports the new image, `conf.d/` holds only the drop-in (a backup there would be loaded
+/// after it: the control below shows that containerd does load one), and a second run changes
+/// nothing and makes no backup.
+#[test]
+fn backup_under_a_conf_d_glob_is_never_loaded() {
+    let builds = builds();
+    if builds.is_empty() {
+        let required = std::env::var("PAUSECTL_REQUIRE_CONTAINERD").as_deref() == Ok("1");
+        assert!(
+            !required,
+            "PAUSECTL_REQUIRE_CONTAINERD=1 but no containerd builds were found"
+        );
+        say("SKIPPED backup_under_a_conf_d_glob_is_never_loaded: no containerd builds");
+        return;
+    }
+    for build in &builds {
+        let (version, key, old) = if build.release.is_2x() {
+            (
+                3,
+                "[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox",
+                "registry.k8s.io/pause:3.10",
+            )
+        } else {
+            (
+                2,
+                "[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image",
+                "registry.k8s.io/pause:3.8",
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        fs::write(
+            &config,
+            format!("version = {version}\nimports = [\"conf.d/*\"]\n"),
+        )
+        .unwrap();
+        fs::create_dir(dir.path().join("conf.d")).unwrap();
+        let drop_in = format!("version = {version}\n{key} = \"{old}\"\n");
+        fs::write(dir.path().join("conf.d/20-cri.toml"), &drop_in).unwrap();
+        let r = build.release.to_string();
+
+        // The control: a copy of the old drop-in under the glob wins over the drop-in.
+        fs::write(
+            dir.path().join("conf.d/20-cri.toml.bak"),
+            drop_in.replace(old, "old.local/pause:1"),
+        )
+        .unwrap();
+        assert_eq!(
+            dump(build, &config).as_deref(),
+            Ok("old.local/pause:1"),
+            "containerd {r}"
+        );
+        fs::remove_file(dir.path().join("conf.d/20-cri.toml.bak")).unwrap();
+
+        let args = [
+            "set",
+            "--registry",
+            "registry.local:5000",
+            "--backup",
+            "--containerd-version",
+            &r,
+            "--config",
+            "config.toml",
+        ];
+        let (code, _, err) = pausectl(&args, dir.path());
+        assert_eq!(code, 0, "containerd {r}: {err}");
+        let new = format!("registry.local:5000/{}", &old["registry.k8s.io/".len()..]);
+        assert_eq!(
+            dump(build, &config).as_deref(),
+            Ok(new.as_str()),
+            "containerd {r}: {err}"
+        );
+        assert_eq!(
+            common::list_tree(&dir.path().join("conf.d")),
+            ["20-cri.toml"],
+            "containerd {r}"
+        );
+        let files = common::list_tree(dir.path());
+        assert!(
+            files.contains(&"20-cri.toml.bak".to_string()),
+            "containerd {r}: {files:?}"
+        );
+
+        let (code, _, err) = pausectl(&args, dir.path());
+        assert_eq!(code, 0, "containerd {r}: {err}");
+        assert!(err.contains("nothing to change"), "containerd {r}: {err}");
+        assert_eq!(common::list_tree(dir.path()), files, "containerd {r}");
+        assert_eq!(
+            dump(build, &config).as_deref(),
+            Ok(new.as_str()),
+            "containerd {r}"
+        );
+        say(&format!(
+            "containerd {r} reports {new} after set --backup under conf.d/*; no file of pausectl's is loaded"
+        ));
+    }
+}

@@ -5,6 +5,8 @@
 //! on `--check`. A tool that is missing makes its test say SKIPPED, or fail under
 //! PAUSECTL_REQUIRE_EXAMPLES=1 (as `.ci/run` sets it, after installing them).
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -85,13 +87,19 @@ fn ansible_playbook_pins_and_restarts_once() {
     if !have("ansible-playbook", &["--version"], "ansible") {
         return;
     }
+    // A config whose pin is in a drop-in under `conf.d/*`, where a backup beside the drop-in
+    // would be loaded after it and bring the old image back (so every run changed it again).
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    fs::copy(
-        root().join("testdata/defaults/containerd-1.7-default.toml"),
-        &config,
+    fs::write(&config, "version = 3\nimports = [\"conf.d/*\"]\n").unwrap();
+    fs::create_dir(dir.path().join("conf.d")).unwrap();
+    let drop_in = dir.path().join("conf.d/20-cri.toml");
+    fs::write(
+        &drop_in,
+        "version = 3\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = \"registry.k8s.io/pause:3.10\"\n",
     )
     .unwrap();
+    let backups = dir.path().join("backups");
     let interpreter = python("import sys; print(sys.executable)", Path::new(""));
     let interpreter = text(&interpreter.stdout).trim().to_string();
     let run = |marker: &str| {
@@ -102,6 +110,8 @@ fn ansible_playbook_pins_and_restarts_once() {
             .arg(format!("pausectl={}", env!("CARGO_BIN_EXE_pausectl")))
             .arg("-e")
             .arg(format!("containerd_config={}", config.display()))
+            .arg("-e")
+            .arg(format!("pausectl_backup_dir={}", backups.display()))
             .arg("-e")
             .arg(format!(
                 "containerd_restart='touch {}'",
@@ -119,17 +129,27 @@ fn ansible_playbook_pins_and_restarts_once() {
     };
     let first = run("restarted-1");
     assert!(first.contains("ok=3    changed=2"), "{first}");
-    assert!(
-        fs::read_to_string(&config)
-            .unwrap()
-            .contains("\"registry.local:5000/pause:3.8\"")
-    );
+    for file in [&config, &drop_in] {
+        let text = fs::read_to_string(file).unwrap();
+        assert!(
+            text.contains("\"registry.local:5000/pause:3.10\""),
+            "{text}"
+        );
+    }
     assert!(dir.path().join("restarted-1").exists());
-    assert!(dir.path().join("config.toml.bak").exists());
+    assert_eq!(
+        common::list_tree(&backups),
+        ["20-cri.toml.bak", "config.toml.bak"]
+    );
+    assert_eq!(
+        common::list_tree(&dir.path().join("conf.d")),
+        ["20-cri.toml"]
+    );
 
     let second = run("restarted-2");
     assert!(second.contains("changed=0"), "{second}");
     assert!(!dir.path().join("restarted-2").exists());
+    assert_eq!(common::list_tree(&backups).len(), 2);
 }
 
 #[test]
@@ -182,6 +202,7 @@ fn cloud_init_passes_its_schema_and_its_script_pins_once() {
             .arg(text(&script.stdout))
             .env("PATH", &path)
             .env("CONTAINERD_CONFIG", &config)
+            .env("PAUSECTL_BACKUP_DIR", dir.path().join("backups"))
             .output()
             .unwrap()
     };
@@ -192,6 +213,10 @@ fn cloud_init_passes_its_schema_and_its_script_pins_once() {
         fs::read_to_string(&config)
             .unwrap()
             .contains("'registry.local:5000/pause:3.10'")
+    );
+    assert_eq!(
+        common::list_tree(&dir.path().join("backups")),
+        ["config.toml.bak"]
     );
     let out = run();
     assert!(

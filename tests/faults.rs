@@ -643,3 +643,44 @@ fn inject_everywhere(
     assert!(runs > 50 && killed > 30 && failed > 20);
     true
 }
+
+/// A user who may not write the config (or lock its directory) is told to run as root, and
+/// nothing is written or left behind.
+#[test]
+fn permission_denied_says_run_as_root() {
+    if !is_root() {
+        return skip("permission denied", "switching to another user needs root");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("config.toml");
+    fs::write(&config, default_config()).unwrap();
+    let as_nobody = |dir: &Path| {
+        bounded(
+            Command::new("setpriv")
+                .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+                .arg(env!("CARGO_BIN_EXE_pausectl"))
+                .args(SET)
+                .current_dir(dir),
+        )
+    };
+    let out = as_nobody(dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Permission denied") && err.contains("run as root"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&config).unwrap(), default_config());
+    assert_eq!(names(dir.path()), ["config.toml"]);
+    // A directory it cannot even read: the lock says so.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711)).unwrap();
+    let out = as_nobody(dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot lock") && err.contains("run as root"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&config).unwrap(), default_config());
+}
