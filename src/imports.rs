@@ -488,7 +488,41 @@ pub fn load_with(
             return Err(ImportError::TooLarge { path: main });
         }
     }
+    for (path, _) in &chain.files[1..] {
+        if looks_left_behind(path) {
+            chain.notes.push(format!(
+                "containerd loads `{path}` as a config, and its name looks like a backup or temp file (left by an editor, a package manager or an older pausectl?); move it out of the directory the imports glob covers"
+            ));
+        }
+    }
     Ok(chain)
+}
+
+/// A file name that backups, editors and package managers leave beside the file they copy.
+fn looks_left_behind(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let numbered = name
+        .rsplit_once(".bak.")
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    numbered
+        || name.ends_with('~')
+        || [
+            ".bak",
+            ".pausectl",
+            ".orig",
+            ".old",
+            ".swp",
+            ".tmp",
+            ".dpkg-old",
+            ".dpkg-dist",
+            ".dpkg-new",
+            ".rpmsave",
+            ".rpmnew",
+            ".ucf-old",
+            ".ucf-dist",
+        ]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 #[cfg(test)]
