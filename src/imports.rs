@@ -64,20 +64,28 @@ pub struct Chain {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// The OS refused to read it.
-    #[error("cannot read the imported file `{path}`: {source}")]
+    #[error("cannot read the imported file `{path}`: {error}")]
     Read {
         /// The file.
         path: String,
         /// Why.
-        source: io::Error,
+        error: io::Error,
+    },
+    /// An `imports` entry names, or its glob matches, a directory.
+    #[error(
+        "`{path}` is a directory, which an `imports` entry names or its glob matches (in Go's globs `**` is `*`: it matches directories and does not recurse); containerd fails to read it and does not start"
+    )]
+    Directory {
+        /// The directory.
+        path: String,
     },
     /// A directory an import glob covers cannot be listed.
-    #[error("cannot list `{path}`, which an `imports` glob covers: {source}")]
+    #[error("cannot list `{path}`, which an `imports` glob covers: {error}")]
     ReadDir {
         /// The directory.
         path: String,
         /// Why.
-        source: io::Error,
+        error: io::Error,
     },
     /// It is not UTF-8.
     #[error("the imported file `{path}` is not UTF-8 text")]
@@ -240,8 +248,8 @@ fn resolve(
         let mut found: Vec<String> = match goglob::glob(&path) {
             Ok(m) => m.iter().map(|p| clean(p)).collect(),
             Err(goglob::GlobError::BadPattern) => return Err(bad()),
-            Err(goglob::GlobError::Io(path, source)) => {
-                return Err(ImportError::ReadDir { path, source });
+            Err(goglob::GlobError::Io(path, error)) => {
+                return Err(ImportError::ReadDir { path, error });
             }
         };
         let extra: Vec<String> = overlay
@@ -475,7 +483,10 @@ pub fn load_with(
                 chain.missing.push(path);
                 break;
             }
-            Err(source) => return Err(ImportError::Read { path, source }),
+            Err(e) if e.kind() == io::ErrorKind::IsADirectory => {
+                return Err(ImportError::Directory { path });
+            }
+            Err(error) => return Err(ImportError::Read { path, error }),
         };
         let text =
             String::from_utf8(bytes).map_err(|_| ImportError::NotUtf8 { path: path.clone() })?;
