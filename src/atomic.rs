@@ -84,13 +84,18 @@ pub struct Lock {
     _dir: File,
     /// The directory locked.
     pub path: PathBuf,
+    /// Its device and inode: another path to the same directory is the same lock.
+    pub id: (u64, u64),
 }
 
 /// Takes the [`Lock`] for writing `target`, waiting up to a minute for another run to let go.
 /// When the config's directory does not exist yet (`set --create`), the nearest directory
 /// above it that does is locked, and the lock is taken again lower down should another run
 /// create the directory meanwhile.
-pub fn lock(target: &Path) -> io::Result<Lock> {
+///
+/// `held` are the locks this run holds already: a directory among them is not locked again
+/// (`None`), since a second `flock` of it would wait for this very run.
+pub fn lock(target: &Path, held: &[&Lock]) -> io::Result<Option<Lock>> {
     let want = parent(target);
     loop {
         let dir = want
@@ -105,6 +110,11 @@ pub fn lock(target: &Path) -> io::Result<Lock> {
             .find(|a| a.is_dir())
             .unwrap_or(Path::new("/"));
         let file = File::open(dir).map_err(|e| lock_error(dir, e))?;
+        let meta = file.metadata().map_err(|e| lock_error(dir, e))?;
+        let id = (meta.dev(), meta.ino());
+        if held.iter().any(|l| l.id == id) {
+            return Ok(None);
+        }
         let start = Instant::now();
         loop {
             match file.try_lock() {
@@ -128,10 +138,11 @@ pub fn lock(target: &Path) -> io::Result<Lock> {
         // Still the nearest directory that exists: no other run created the one below it.
         let below = want.ancestors().take_while(|a| *a != dir).last();
         if below.is_none_or(|b| !b.exists()) {
-            return Ok(Lock {
+            return Ok(Some(Lock {
                 _dir: file,
                 path: dir.to_path_buf(),
-            });
+                id,
+            }));
         }
     }
 }
@@ -194,7 +205,8 @@ fn copy_xattrs(from: &Path, to: &File) -> io::Result<()> {
 /// Whether containerd would load a file at a path (an `imports` entry of the chain matches it).
 pub type Loaded<'a> = &'a dyn Fn(&Path) -> bool;
 
-/// The name of the temp file for `name`, and of a backup's when it cannot be unnamed.
+/// The name of the temp file for `name`, and of the directory a new config's missing
+/// directories are built in.
 fn temp_name(name: &str) -> String {
     format!(".{name}.pausectl")
 }
@@ -208,36 +220,44 @@ struct Temp {
 }
 
 impl Temp {
-    /// In `dir`; `fallback` is the name it takes where an unnamed file is not supported.
-    fn new(dir: &Path, fallback: &Path) -> io::Result<Temp> {
+    /// In `dir`, with `mode`; `fallback` names the directory and name it takes where an unnamed
+    /// file is not supported (asked for only then).
+    fn new(
+        dir: &Path,
+        mode: u32,
+        fallback: impl FnOnce() -> io::Result<PathBuf>,
+    ) -> io::Result<Temp> {
         use rustix::fs::{Mode, OFlags};
+        use rustix::io::Errno;
         let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
-        match rustix::fs::openat(rustix::fs::CWD, dir, flags, Mode::from_raw_mode(0o600)) {
-            Ok(fd) => Ok(Temp {
+        let file = match rustix::fs::openat(rustix::fs::CWD, dir, flags, Mode::from_raw_mode(0o600))
+        {
+            Ok(fd) => Temp {
                 file: File::from(fd),
                 named: None,
-            }),
+            },
             // Not supported by this file system (or kernel).
-            Err(e)
-                if [
-                    rustix::io::Errno::OPNOTSUPP,
-                    rustix::io::Errno::ISDIR,
-                    rustix::io::Errno::INVAL,
-                ]
-                .contains(&e) =>
-            {
+            Err(e) if [Errno::OPNOTSUPP, Errno::ISDIR, Errno::INVAL].contains(&e) => {
+                let named = fallback()?;
+                match fs::remove_file(&named) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
                 let file = OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
-                    .open(fallback)?;
-                Ok(Temp {
+                    .open(&named)?;
+                Temp {
                     file,
-                    named: Some(fallback.to_path_buf()),
-                })
+                    named: Some(named),
+                }
             }
-            Err(e) => Err(e.into()),
-        }
+            Err(e) => return Err(e.into()),
+        };
+        file.file
+            .set_permissions(fs::Permissions::from_mode(mode))?;
+        Ok(file)
     }
 
     /// Gives the contents the name `to`, which must not exist yet (`AlreadyExists` otherwise).
@@ -272,26 +292,26 @@ impl Drop for Temp {
     }
 }
 
-/// The directory for the temp file that replaces `path`: its own, unless containerd would
-/// load `.NAME.pausectl` there (a glob such as `conf.d/*` matches every name, dotfiles too), then
-/// the nearest directory above it on the same file system (rename cannot cross one) where it
-/// would not.
-fn temp_dir(path: &Path, loaded: Loaded) -> io::Result<PathBuf> {
-    let dir = std::path::absolute(parent(path))?;
+/// Where `.NAME.pausectl`, the name the new contents of `path` take just before they are
+/// renamed over it, goes: beside it, unless containerd would load it there (a glob such as
+/// `conf.d/*` matches every name, dotfiles too); then the nearest directory above the file's
+/// real directory on the same file system (rename cannot cross one) where it would not. When
+/// there is none (the directory is a mount point), beside it after all: only a run killed
+/// between the link and the rename can then leave it there.
+fn temp_path(path: &Path, loaded: Loaded) -> io::Result<PathBuf> {
     let name = temp_name(&file_name(path));
-    let dev = fs::metadata(&dir)?.dev();
-    for a in dir.ancestors() {
-        if fs::metadata(a).map(|m| m.dev()).ok() != Some(dev) {
-            break;
-        }
-        if !loaded(&a.join(&name)) {
-            return Ok(a.to_path_buf());
-        }
+    let beside = parent(path).join(&name);
+    if !loaded(&beside) {
+        return Ok(beside);
     }
-    Err(io::Error::other(format!(
-        "containerd's imports would load a temporary file in `{}` and in every directory above it on its file system, so there is nowhere to prepare the new file",
-        dir.display()
-    )))
+    let dir = fs::canonicalize(parent(path))?;
+    let dev = fs::metadata(&dir)?.dev();
+    Ok(dir
+        .ancestors()
+        .take_while(|a| fs::metadata(a).is_ok_and(|m| m.dev() == dev))
+        .map(|a| a.join(&name))
+        .find(|candidate| !loaded(candidate))
+        .unwrap_or(beside))
 }
 
 fn file_name(path: &Path) -> String {
@@ -300,126 +320,131 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Creates `dir` and the directories above it that are missing; returns those it created,
-/// the deepest last.
-fn create_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let missing: Vec<PathBuf> = dir
+/// The directories above `path` that do not exist, the highest last.
+pub fn missing_dirs(path: &Path) -> Vec<PathBuf> {
+    parent(path)
         .ancestors()
         .filter(|a| !a.as_os_str().is_empty())
-        .take_while(|a| !a.exists())
+        .take_while(|a| fs::symlink_metadata(a).is_err())
         .map(Path::to_path_buf)
-        .collect();
-    let mut made = Vec::new();
-    for d in missing.into_iter().rev() {
-        match fs::create_dir(&d) {
-            Ok(()) => made.push(d),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                remove_dirs(&made);
-                return Err(e);
-            }
-        }
-    }
-    Ok(made)
-}
-
-/// Removes the directories `create_dirs` made, the deepest first, as long as they are empty.
-fn remove_dirs(made: &[PathBuf]) {
-    for d in made.iter().rev() {
-        let _ = fs::remove_dir(d);
-    }
+        .collect()
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir).and_then(|d| d.sync_all())
 }
 
-/// Replaces `path` with `contents` atomically (the caller holds the [`Lock`]). The contents are
-/// written to an unnamed file, given the target's mode, owner, group and extended attributes,
-/// and synced; then linked as `.NAME.pausectl` in a directory `loaded` says containerd does not
-/// load from (see [`temp_dir`]) and renamed over the target, and the directory synced. A new
-/// file gets mode 0644, is linked straight to its name (failing if another process created it
-/// meanwhile) and gets its missing directories, which are removed again if the write fails.
+/// Replaces `path` with `contents` atomically (the caller holds the [`Lock`]), or creates it.
+/// The contents are written to an unnamed file, given the target's mode, owner, group and
+/// extended attributes, and synced; then linked as `.NAME.pausectl` where `loaded` says
+/// containerd does not load it (see [`temp_path`]), renamed over the target, and the directory
+/// synced. A new file gets mode 0644 and is linked straight to its name, failing if another
+/// process created it meanwhile; its missing directories are built under a temporary name and
+/// renamed into place with the file in them, so that no other process sees them without it.
 /// On error nothing is left behind.
 pub fn write(path: &Path, contents: &[u8], loaded: Loaded) -> Result<(), WriteError> {
-    let existing = match fs::metadata(path) {
-        Ok(m) => Some(m),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e.into()),
-    };
-    let dir = parent(path);
-    let made = match existing {
-        Some(_) => Vec::new(),
-        None => create_dirs(dir)?,
-    };
-    let result = replace(path, contents, existing.as_ref(), loaded);
-    if result.as_ref().is_err_and(|e| !e.replaced) {
-        remove_dirs(&made);
+    match fs::metadata(path) {
+        Ok(m) => replace(path, contents, &m, loaded),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(create(path, contents, loaded)?),
+        Err(e) => Err(e.into()),
     }
-    result
 }
 
 fn replace(
     path: &Path,
     contents: &[u8],
-    existing: Option<&fs::Metadata>,
+    existing: &fs::Metadata,
     loaded: Loaded,
 ) -> Result<(), WriteError> {
     let dir = parent(path);
-    let tmp_dir = temp_dir(path, loaded)?;
-    let named = tmp_dir.join(temp_name(&file_name(path)));
+    let named = temp_path(path, loaded)?;
     // With the lock held no other run is writing it: one found now was left by a run killed
     // between its link and its rename, and goes.
     match fs::remove_file(&named) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
     }
-    let mut tmp = Temp::new(&tmp_dir, &named)?;
+    let mut tmp = Temp::new(parent(&named), existing.mode() & 0o7777, || {
+        Ok(named.clone())
+    })?;
     tmp.file.write_all(contents)?;
-    let mode = existing.map_or(0o644, |m| m.mode() & 0o7777);
-    tmp.file.set_permissions(fs::Permissions::from_mode(mode))?;
-    if let Some(m) = existing {
-        let mine = tmp.file.metadata()?;
-        if (mine.uid(), mine.gid()) != (m.uid(), m.gid()) {
-            fchown(&tmp.file, Some(m.uid()), Some(m.gid())).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot keep owner {}:{} ({e}); run as root",
-                        m.uid(),
-                        m.gid()
-                    ),
-                )
-            })?;
-        }
-        copy_xattrs(path, &tmp.file)?;
-    }
-    tmp.file.sync_all()?;
-    if existing.is_none() {
-        tmp.link(path).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => io::Error::new(
+    let mine = tmp.file.metadata()?;
+    if (mine.uid(), mine.gid()) != (existing.uid(), existing.gid()) {
+        fchown(&tmp.file, Some(existing.uid()), Some(existing.gid())).map_err(|e| {
+            io::Error::new(
                 e.kind(),
-                "another process created it meanwhile; run again to edit what it wrote",
-            ),
-            _ => e,
+                format!(
+                    "cannot keep owner {}:{} ({e}); run as root",
+                    existing.uid(),
+                    existing.gid()
+                ),
+            )
         })?;
-    } else {
-        tmp.link(&named)?;
-        // From here the temp file has a name: the guard removes it if the rename fails.
-        tmp.named = Some(named.clone());
-        fs::rename(&named, path)?;
     }
+    copy_xattrs(path, &tmp.file)?;
+    tmp.file.sync_all()?;
+    tmp.link(&named)?;
+    // From here the temp file has a name: the guard removes it if the rename fails.
+    tmp.named = Some(named.clone());
+    fs::rename(&named, path)?;
     tmp.named = None;
-    let synced = sync_dir(dir).and_then(|()| {
-        if tmp_dir != std::path::absolute(dir)? {
-            sync_dir(&tmp_dir)?;
-        }
-        Ok(())
+    let synced = sync_dir(dir).and_then(|()| match named.parent() {
+        Some(t) if t != dir && !t.as_os_str().is_empty() => sync_dir(t),
+        _ => Ok(()),
     });
     synced.map_err(|error| WriteError {
         error,
         replaced: true,
     })
+}
+
+fn create(path: &Path, contents: &[u8], loaded: Loaded) -> io::Result<()> {
+    let created_meanwhile = |e: io::Error| match e.kind() {
+        io::ErrorKind::AlreadyExists | io::ErrorKind::DirectoryNotEmpty => io::Error::new(
+            e.kind(),
+            "another process created it meanwhile; run again to edit what it wrote",
+        ),
+        _ => e,
+    };
+    let missing = missing_dirs(path);
+    let Some(top) = missing.last() else {
+        let dir = parent(path);
+        let mut tmp = Temp::new(dir, 0o644, || temp_path(path, loaded))?;
+        tmp.file.write_all(contents)?;
+        tmp.file.sync_all()?;
+        tmp.link(path).map_err(created_meanwhile)?;
+        return sync_dir(dir);
+    };
+    // `top/rest/NAME` is built as `.TOP.pausectl/rest/NAME` beside `top`, then renamed.
+    let base = parent(top);
+    let staging = base.join(temp_name(&file_name(top)));
+    if fs::symlink_metadata(&staging).is_ok_and(|m| m.is_dir()) {
+        // Left by a run killed while building it (the lock is held).
+        fs::remove_dir_all(&staging)?;
+    }
+    let inside = staging.join(path.strip_prefix(top).map_err(io::Error::other)?);
+    let result = (|| {
+        fs::create_dir(&staging)?;
+        fs::create_dir_all(parent(&inside))?;
+        let mut tmp = Temp::new(parent(&inside), 0o644, || {
+            Ok(temp_path(&inside, &|_| false)?)
+        })?;
+        tmp.file.write_all(contents)?;
+        tmp.file.sync_all()?;
+        tmp.link(&inside)?;
+        for d in parent(&inside)
+            .ancestors()
+            .take_while(|d| d.starts_with(&staging))
+        {
+            sync_dir(d)?;
+        }
+        fs::rename(&staging, top).map_err(created_meanwhile)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result?;
+    sync_dir(base)
 }
 
 /// Where `--backup` puts the copy of `path`: `dir` when given (`--backup-dir`); else beside
@@ -442,30 +467,50 @@ pub fn backup_dir(path: &Path, dir: Option<&Path>, loaded: Loaded) -> Result<Pat
     if !loaded(&beside.join(&name)) {
         return Ok(beside.to_path_buf());
     }
-    let beside = parent(path);
-    let abs = std::path::absolute(beside).unwrap_or_else(|_| beside.to_path_buf());
+    let abs = std::path::absolute(parent(path)).unwrap_or_else(|_| parent(path).to_path_buf());
     abs.ancestors()
         .find(|a| !loaded(&a.join(&name)))
         .map(Path::to_path_buf)
         .ok_or_else(|| abs.join(&name))
 }
 
+/// A backup written, and the directories made for it.
+#[derive(Debug)]
+pub struct Backup {
+    /// The copy.
+    pub path: PathBuf,
+    made: Vec<PathBuf>,
+}
+
+impl Backup {
+    /// Removes the copy, and the directories made for it if nothing else is in them.
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.path);
+        for d in &self.made {
+            let _ = fs::remove_dir(d);
+        }
+    }
+}
+
 /// Copies `contents` (the original bytes of `path`) to `NAME.bak` in `dir`, or `NAME.bak.1`,
 /// `.bak.2`, ... when that exists (or containerd would load it), with the original's mode. The
-/// copy appears whole or not at all; `dir` is created if missing. Returns the backup's path.
-pub fn backup(path: &Path, contents: &[u8], dir: &Path, loaded: Loaded) -> io::Result<PathBuf> {
+/// copy appears whole or not at all; `dir` is created if missing (and removed again if the
+/// copy fails).
+pub fn backup(path: &Path, contents: &[u8], dir: &Path, loaded: Loaded) -> io::Result<Backup> {
     let mode = fs::metadata(path).map_or(0o644, |m| m.mode() & 0o7777);
     let name = file_name(path);
-    let made = create_dirs(dir)?;
+    let here = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let made: Vec<PathBuf> = missing_dirs(&here.join(&name));
+    fs::create_dir_all(here)?;
     let result = (|| {
-        let here = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        let mut tmp = Temp::new(here, &dir.join(temp_name(&format!("{name}.bak"))))?;
+        let mut tmp = Temp::new(here, mode, || {
+            Ok(dir.join(temp_name(&format!("{name}.bak"))))
+        })?;
         tmp.file.write_all(contents)?;
-        tmp.file.set_permissions(fs::Permissions::from_mode(mode))?;
         tmp.file.sync_all()?;
         for n in 0..1000 {
             let suffix = if n == 0 {
@@ -491,10 +536,15 @@ pub fn backup(path: &Path, contents: &[u8], dir: &Path, loaded: Loaded) -> io::R
             "1000 backups exist already; remove some",
         ))
     })();
-    if result.is_err() {
-        remove_dirs(&made);
+    match result {
+        Ok(path) => Ok(Backup { path, made }),
+        Err(e) => {
+            for d in &made {
+                let _ = fs::remove_dir(d);
+            }
+            Err(e)
+        }
     }
-    result
 }
 
 #[cfg(test)]
@@ -543,10 +593,18 @@ mod tests {
         let path = dir.path().join("etc/containerd/config.toml");
         write(&path, b"version = 2\n", &nothing).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
-        // A file that appeared meanwhile is not overwritten by a creating write.
-        let err = replace(&path, b"x", None, &nothing).unwrap_err();
-        assert_eq!(err.error.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(fs::read(&path).unwrap(), b"version = 2\n");
+        assert_eq!(names(dir.path()), ["etc"]);
+        // A file or directory that appeared meanwhile is not overwritten by a creating write.
+        let err = create(&path, b"x", &nothing).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        let deep = dir.path().join("etc/containerd/conf.d/x.toml");
+        fs::create_dir(dir.path().join("etc/containerd/conf.d")).unwrap();
+        fs::write(&deep, "mine").unwrap();
+        let missing = dir.path().join("etc/other/config.toml");
+        create(&missing, b"new", &nothing).unwrap();
+        assert!(create(&deep, b"x", &nothing).is_err());
+        assert_eq!(fs::read(&deep).unwrap(), b"mine");
+        assert_eq!(names(&dir.path().join("etc")), ["containerd", "other"]);
     }
 
     /// Where containerd would load `.NAME.pausectl` beside the file, the temp file is made a
@@ -559,16 +617,25 @@ mod tests {
         let target = conf_d.join("20-cri.toml");
         fs::write(&target, "old").unwrap();
         let in_conf_d = |p: &Path| p.parent() == Some(conf_d.as_path());
-        assert_eq!(temp_dir(&target, &in_conf_d).unwrap(), dir.path());
+        assert_eq!(
+            temp_path(&target, &in_conf_d).unwrap(),
+            fs::canonicalize(dir.path())
+                .unwrap()
+                .join(".20-cri.toml.pausectl")
+        );
         fs::write(dir.path().join(".20-cri.toml.pausectl"), "stale").unwrap();
         write(&target, b"new", &in_conf_d).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"new");
         assert_eq!(names(&conf_d), ["20-cri.toml"]);
         assert_eq!(names(dir.path()), ["conf.d"]);
-        // Nowhere to go: refused, nothing written.
+        // Loaded everywhere (a directory that is a mount point): beside it after all.
         let everywhere = |_: &Path| true;
-        assert!(write(&target, b"newer", &everywhere).is_err());
-        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert_eq!(
+            temp_path(&target, &everywhere).unwrap(),
+            conf_d.join(".20-cri.toml.pausectl")
+        );
+        write(&target, b"newer", &everywhere).unwrap();
+        assert_eq!(names(&conf_d), ["20-cri.toml"]);
     }
 
     #[test]
@@ -592,26 +659,30 @@ mod tests {
         fs::write(&path, "x").unwrap();
         let d = dir.path();
         assert_eq!(
-            backup(&path, b"1", d, &nothing).unwrap(),
+            backup(&path, b"1", d, &nothing).unwrap().path,
             d.join("config.toml.bak")
         );
         assert_eq!(
-            backup(&path, b"2", d, &nothing).unwrap(),
+            backup(&path, b"2", d, &nothing).unwrap().path,
             d.join("config.toml.bak.1")
         );
         assert_eq!(fs::read_to_string(d.join("config.toml.bak")).unwrap(), "1");
         // A name containerd would load (say `*.bak.2`) is passed over.
         let two = |p: &Path| p.to_string_lossy().ends_with(".bak.2");
         assert_eq!(
-            backup(&path, b"3", d, &two).unwrap(),
+            backup(&path, b"3", d, &two).unwrap().path,
             d.join("config.toml.bak.3")
         );
         // A missing --backup-dir is created.
         let other = d.join("backups/pausectl");
         assert_eq!(
-            backup(&path, b"4", &other, &nothing).unwrap(),
+            backup(&path, b"4", &other, &nothing).unwrap().path,
             other.join("config.toml.bak")
         );
+        // Discarded: the copy and the directories made for it go.
+        let b = backup(&path, b"5", &other.join("a/b"), &nothing).unwrap();
+        b.discard();
+        assert_eq!(names(&other), ["config.toml.bak"]);
     }
 
     #[test]
@@ -633,7 +704,7 @@ mod tests {
     fn lock_is_on_the_directory_and_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");
-        let held = lock(&config).unwrap();
+        let held = lock(&config, &[]).unwrap().unwrap();
         assert_eq!(held.path, dir.path());
         let other = File::open(dir.path()).unwrap();
         assert!(matches!(
@@ -645,7 +716,13 @@ mod tests {
         // A config whose directory is missing locks the nearest one that exists.
         let deep = dir.path().join("etc/containerd/config.toml");
         drop(other);
-        assert_eq!(lock(&deep).unwrap().path, dir.path());
+        assert_eq!(lock(&deep, &[]).unwrap().unwrap().path, dir.path());
+        // The same directory again, under another name: not locked twice.
+        let first = lock(&config, &[]).unwrap().unwrap();
+        let same = dir.path().join("./sub/../config.toml");
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        assert!(lock(&same, &[&first]).unwrap().is_none());
+        fs::remove_dir(dir.path().join("sub")).unwrap();
         assert_eq!(names(dir.path()), Vec::<String>::new());
     }
 }

@@ -184,7 +184,12 @@ fn root_section(text: &str) -> &str {
 /// Whether `text` can have an `imports` key: without the word, or an escape in a quoted key
 /// that could spell it, it cannot, and parsing it to look would be wasted.
 fn may_import(text: &str) -> bool {
-    text.contains("imports") || text.contains("\\u") || text.contains("\\U")
+    // In any case: Go's decoders fold it (`IMPORTS` is read by every release).
+    text.as_bytes()
+        .windows(7)
+        .any(|w| w.eq_ignore_ascii_case(b"imports"))
+        || text.contains("\\u")
+        || text.contains("\\U")
 }
 
 fn resolve(
@@ -334,14 +339,12 @@ pub fn entries(text: &str) -> Vec<String> {
     let Ok(doc) = ImDocument::parse(head).or_else(|_| ImDocument::parse(text)) else {
         return Vec::new();
     };
-    doc.get("imports")
-        .and_then(Item::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+    // Every spelling some release reads: Go's decoders fold the key's case.
+    doc.iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("imports"))
+        .filter_map(|(_, item)| item.as_array())
+        .flat_map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)))
+        .collect()
 }
 
 /// True when `text` has a non-empty `imports` array.
@@ -408,15 +411,14 @@ pub fn loaded_by<'a>(entries: &'a [(String, String)], path: &Path) -> Option<&'a
             vec![dir(&absolute(file))]
         };
         bases.iter().any(|base| {
-            let join = |b: &str| {
-                if b.is_empty() {
-                    clean(entry)
-                } else {
-                    clean(&format!("{b}/{entry}"))
-                }
+            // containerd globs the joined path as it is: meta characters in the directory's
+            // name are pattern characters too.
+            let literal = if base.is_empty() {
+                clean(entry)
+            } else {
+                clean(&format!("{base}/{entry}"))
             };
-            let literal = join(base);
-            let glob = join(&escape(base));
+            let glob = literal.clone();
             // The pattern again with its directory part (the levels without meta characters)
             // resolved through symlinks.
             let lead = glob.split('/').take_while(|c| !goglob::has_meta(c)).count();

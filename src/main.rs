@@ -171,7 +171,9 @@ fn is_stdin(path: &Path) -> bool {
 
 /// The lock that `set` holds while it reads and writes the config file `target`.
 fn lock(target: &Path) -> Result<atomic::Lock> {
-    let lock = atomic::lock(target).map_err(|e| anyhow!("{e}; nothing was written"))?;
+    let lock = atomic::lock(target, &[])
+        .map_err(|e| anyhow!("{e}; nothing was written"))?
+        .expect("no lock is held yet");
     trace(format_args!(
         "locked the directory `{}`",
         lock.path.display()
@@ -568,7 +570,6 @@ fn set(args: SetArgs) -> Result<ExitCode> {
     }
 
     let mut written = false;
-    let mut backups = Vec::new();
     if input.target.is_none() && !args.check && !args.dry_run {
         // Standard output carries the config: failing to write it is an error.
         let mut out = io::stdout().lock();
@@ -576,28 +577,65 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             .and_then(|()| out.flush())
             .context("cannot write the config to standard output")?;
     }
-    // Imported files first: the main config, written last, is what a rerun starts from.
-    for t in targets.into_iter().rev() {
-        let label = plan.labels[t.index].as_str();
-        let mut backup = None;
-        if let Some(dir) = &t.backup {
-            let path = atomic::backup(&t.path, plan.olds[t.index].as_bytes(), dir, &loaded)
-                .map_err(|e| {
-                    anyhow!(
-                        "cannot write a backup of `{label}` in `{}`: {e}{}; nothing was written",
-                        dir.display(),
-                        root_hint(&e)
-                    )
-                })?;
-            trace(format_args!("backup of `{label}`: `{}`", path.display()));
-            backup = Some(path);
+    // A drop-in in another directory may belong to another config's chain too: its directory
+    // is locked as well, and every file must still hold what was read.
+    let _locks = lock_other_dirs(&targets, input._lock.as_ref())?;
+    for t in &targets {
+        let now = std::fs::read(&t.path).ok();
+        if !plan.created[t.index] && now.as_deref() != Some(plan.olds[t.index].as_bytes()) {
+            bail!(
+                "`{}` changed while pausectl was reading it (another run?); nothing was written\nhelp: run again",
+                plan.labels[t.index]
+            );
         }
+    }
+    // Every backup before any file, so that a failed one leaves nothing written.
+    let mut saved: Vec<(usize, atomic::Backup)> = Vec::new();
+    for t in &targets {
+        let Some(dir) = &t.backup else { continue };
+        let label = plan.labels[t.index].as_str();
+        match atomic::backup(&t.path, plan.olds[t.index].as_bytes(), dir, &loaded) {
+            Ok(b) => {
+                trace(format_args!("backup of `{label}`: `{}`", b.path.display()));
+                saved.push((t.index, b));
+            }
+            Err(e) => {
+                saved.into_iter().rev().for_each(|(_, b)| b.discard());
+                bail!(
+                    "cannot write a backup of `{label}` in `{}`: {e}{}; nothing was written",
+                    dir.display(),
+                    root_hint(&e)
+                );
+            }
+        }
+    }
+    // Imported files first: the main config, written last, is what a rerun starts from.
+    let mut done: Vec<usize> = Vec::new();
+    for t in targets.iter().rev() {
+        let label = plan.labels[t.index].as_str();
         trace(format_args!("writing `{}`", t.path.display()));
-        atomic::write(&t.path, plan.news[t.index].as_bytes(), &loaded)
-            .map_err(|e| write_error(label, &e, backup.as_deref()))?;
-        backups.extend(backup);
+        if let Err(e) = atomic::write(&t.path, plan.news[t.index].as_bytes(), &loaded) {
+            if e.replaced {
+                done.push(t.index);
+            }
+            // A backup of a file left as it was is no backup: only those of files written stay.
+            let (keep, drop): (Vec<_>, Vec<_>) =
+                saved.into_iter().partition(|(i, _)| done.contains(i));
+            drop.into_iter().rev().for_each(|(_, b)| b.discard());
+            let kept: Vec<&Path> = keep.iter().map(|(_, b)| b.path.as_path()).collect();
+            let others: Vec<&str> = done
+                .iter()
+                .filter(|&&i| i != t.index)
+                .map(|&i| plan.labels[i].as_str())
+                .collect();
+            return Err(write_error(label, &e, &others, &kept));
+        }
+        done.push(t.index);
         written = true;
     }
+    // The main config's backup first.
+    saved.sort_by_key(|(i, _)| *i);
+    let backups: Vec<PathBuf> = saved.into_iter().map(|(_, b)| b.path).collect();
     let backup = backups.first().cloned();
 
     if args.common.json {
@@ -728,6 +766,9 @@ fn write_targets(
         }
         atomic::check_writable(&target)
             .map_err(|e| anyhow!("cannot write `{label}`: {e}; nothing was written"))?;
+        if plan.created[i] {
+            refuse_loaded_dirs(&target, entries, "the new file")?;
+        }
         let links = std::fs::metadata(&target).map_or(1, |m| m.nlink());
         if links > 1 {
             warnings.push(format!(
@@ -765,6 +806,9 @@ fn write_targets(
                 }
             },
         };
+        if let Some(dir) = &backup {
+            refuse_loaded_dirs(&dir.join("backup"), entries, "--backup-dir")?;
+        }
         targets.push(Target {
             index: i,
             path: target,
@@ -784,16 +828,79 @@ fn root_hint(e: &io::Error) -> &'static str {
     }
 }
 
-fn write_error(label: &str, e: &atomic::WriteError, backup: Option<&Path>) -> anyhow::Error {
+/// Refuses (nothing written) when a directory that writing `path` would create is one an
+/// `imports` entry loads: containerd fails to read a directory and does not start.
+fn refuse_loaded_dirs(path: &Path, entries: &[(String, String)], what: &str) -> Result<()> {
+    let missing = atomic::missing_dirs(path);
+    // The highest is built under a temporary name beside it first.
+    let staging = missing.last().map(|top| {
+        let name = top.file_name().unwrap_or_default().to_string_lossy();
+        top.with_file_name(format!(".{name}.pausectl"))
+    });
+    for d in missing.iter().chain(&staging) {
+        if let Some((file, entry)) = imports::loaded_by(entries, d) {
+            bail!(
+                "{what} needs the directory `{}`, which containerd would try to load as a config (`{file}` imports `{entry}`) and then refuse to start; nothing was written\nhelp: choose a path outside every `imports` glob",
+                d.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The directories of `targets` other than the one `held` locks, each locked in turn (sorted,
+/// so that two runs take them in the same order). Directories are told apart by device and
+/// inode: a second lock on the directory already held would wait for this very run.
+fn lock_other_dirs(targets: &[Target], held: Option<&atomic::Lock>) -> Result<Vec<atomic::Lock>> {
+    let mut locks: Vec<atomic::Lock> = Vec::new();
+    let mut paths: Vec<&Path> = targets.iter().map(|t| t.path.as_path()).collect();
+    paths.sort();
+    for path in paths {
+        let mut all: Vec<&atomic::Lock> = locks.iter().collect();
+        all.extend(held);
+        if let Some(l) =
+            atomic::lock(path, &all).map_err(|e| anyhow!("{e}; nothing was written"))?
+        {
+            trace(format_args!("locked the directory `{}`", l.path.display()));
+            locks.push(l);
+        }
+    }
+    Ok(locks)
+}
+
+/// The error of a write that failed; `written` names the files of the chain written before
+/// it, `backups` the backups kept of them.
+fn write_error(
+    label: &str,
+    e: &atomic::WriteError,
+    written: &[&str],
+    backups: &[&Path],
+) -> anyhow::Error {
     if e.replaced {
         return anyhow!(
             "`{label}` now holds the new config, but syncing its directory failed ({}); a crash before the next sync could bring back the old file",
             e.error
         );
     }
-    let backup = backup.map_or(String::new(), |b| {
-        format!(" (a backup was written to `{}`)", b.display())
-    });
+    let list = |v: Vec<String>| v.join(", ");
+    let mut backup = String::new();
+    if !written.is_empty() {
+        backup = format!(
+            "; {} was written already (run again to finish)",
+            list(written.iter().map(|w| format!("`{w}`")).collect())
+        );
+    }
+    if !backups.is_empty() {
+        backup.push_str(&format!(
+            " (its backup: {})",
+            list(
+                backups
+                    .iter()
+                    .map(|b| format!("`{}`", b.display()))
+                    .collect()
+            )
+        ));
+    }
     let help = match e.error.kind() {
         io::ErrorKind::ResourceBusy => {
             "\nhelp: the config is a mount point (a bind mount?), which cannot be replaced by rename; edit the file it is mounted from"

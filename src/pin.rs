@@ -1178,7 +1178,9 @@ mod tests {
         let counts =
             format!("{checked} checked, {same_text} same text, {put_back_whole} redone whole");
         assert!(
-            checked > 300 && same_text > checked / 2 && put_back_whole < checked / 10,
+            // Short configs (`version = 2` and imports) get their new table after the padding
+            // on one path and before it on the other, so not every text is the same.
+            checked > 300 && same_text > checked * 2 / 5 && put_back_whole < checked / 10,
             "{counts}"
         );
     }
