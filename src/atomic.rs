@@ -96,19 +96,23 @@ pub struct Lock {
 /// `held` are the locks this run holds already: a directory among them is not locked again
 /// (`None`), since a second `flock` of it would wait for this very run.
 pub fn lock(target: &Path, held: &[&Lock]) -> io::Result<Option<Lock>> {
-    let want = parent(target);
+    // The directory and those above it; `.` for the top of a relative path.
+    let chain: Vec<&Path> = parent(target)
+        .ancestors()
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
+        .collect();
     loop {
-        let dir = want
-            .ancestors()
-            .map(|a| {
-                if a.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    a
-                }
-            })
-            .find(|a| a.is_dir())
-            .unwrap_or(Path::new("/"));
+        let at = chain
+            .iter()
+            .position(|a| a.is_dir())
+            .unwrap_or(chain.len() - 1);
+        let (dir, below) = (chain[at], at.checked_sub(1).map(|b| chain[b]));
         let file = File::open(dir).map_err(|e| lock_error(dir, e))?;
         let meta = file.metadata().map_err(|e| lock_error(dir, e))?;
         let id = (meta.dev(), meta.ino());
@@ -136,7 +140,6 @@ pub fn lock(target: &Path, held: &[&Lock]) -> io::Result<Option<Lock>> {
             }
         }
         // Still the nearest directory that exists: no other run created the one below it.
-        let below = want.ancestors().take_while(|a| *a != dir).last();
         if below.is_none_or(|b| !b.exists()) {
             return Ok(Some(Lock {
                 _dir: file,
@@ -426,9 +429,7 @@ fn create(path: &Path, contents: &[u8], loaded: Loaded) -> io::Result<()> {
     let result = (|| {
         fs::create_dir(&staging)?;
         fs::create_dir_all(parent(&inside))?;
-        let mut tmp = Temp::new(parent(&inside), 0o644, || {
-            Ok(temp_path(&inside, &|_| false)?)
-        })?;
+        let mut tmp = Temp::new(parent(&inside), 0o644, || temp_path(&inside, &|_| false))?;
         tmp.file.write_all(contents)?;
         tmp.file.sync_all()?;
         tmp.link(&inside)?;

@@ -695,6 +695,26 @@ mod loaded_by_tests {
     }
 
     #[test]
+    fn the_importing_directory_is_part_of_the_pattern() {
+        // containerd globs `Join(dir, entry)` as it is: `[ab]` in the directory is a class.
+        let entries = e("/srv/x[ab]/config.toml", "conf.d/*");
+        assert!(loaded_by(&entries, Path::new("/srv/xa/conf.d/20.toml.bak")).is_some());
+        assert!(loaded_by(&entries, Path::new("/srv/x[ab]/conf.d/20.toml.bak")).is_none());
+    }
+
+    #[test]
+    fn every_case_of_imports_is_an_entry() {
+        assert_eq!(
+            entries("IMPORTS = ['a/*']\nImports = ['b']\n"),
+            ["a/*", "b"]
+        );
+        assert_eq!(
+            entries("version = 2\n[x]\nimports = ['c']\n"),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
     fn symlinked_directories_are_followed() {
         let d = tempfile::tempdir().unwrap();
         let real = d.path().join("real");

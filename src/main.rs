@@ -51,7 +51,7 @@ enum Command {
     Man,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 #[group(id = "target", required = true, multiple = false, args = ["image", "registry"])]
 struct SetArgs {
     /// The image to pin, with registry and tag or digest: registry.local:5000/pause:3.10
@@ -91,7 +91,7 @@ struct SetArgs {
     common: Common,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct Common {
     /// The containerd config; `-` reads standard input and writes the result to standard output
     #[arg(
@@ -122,7 +122,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     let result = match cli.command {
-        Command::Set(args) => set(args),
+        Command::Set(args) => {
+            // Another run changed a file of the chain between this one's read and its lock
+            // of that file's directory: read it all again (nothing was printed or written yet).
+            let mut tries = 1;
+            loop {
+                match set(args.clone()) {
+                    Err(e) if e.is::<ChangedMeanwhile>() && tries < 10 => tries += 1,
+                    other => break other,
+                }
+            }
+        }
         Command::Show(args) => show(args),
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -168,6 +178,22 @@ struct Input {
 fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
+
+/// A file of the chain changed after it was read (another run wrote it).
+#[derive(Debug)]
+struct ChangedMeanwhile(String);
+
+impl std::fmt::Display for ChangedMeanwhile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` kept changing while pausectl read it (other runs?); nothing was written\nhelp: run again",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ChangedMeanwhile {}
 
 /// The lock that `set` holds while it reads and writes the config file `target`.
 fn lock(target: &Path) -> Result<atomic::Lock> {
@@ -555,6 +581,16 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         }
         _ => Vec::new(),
     };
+    // A drop-in in another directory may belong to another config's chain too: its directory
+    // is locked as well, and every file must still hold what was read (else the run starts
+    // over: see `main`).
+    let _locks = lock_other_dirs(&targets, input._lock.as_ref())?;
+    for t in &targets {
+        let now = std::fs::read(&t.path).ok();
+        if !plan.created[t.index] && now.as_deref() != Some(plan.olds[t.index].as_bytes()) {
+            return Err(ChangedMeanwhile(plan.labels[t.index].clone()).into());
+        }
+    }
     // In text, warnings and the diff come first, so a failed write is reported after them.
     if !args.common.json {
         for w in &warnings {
@@ -576,18 +612,6 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         out.write_all(plan.news[0].as_bytes())
             .and_then(|()| out.flush())
             .context("cannot write the config to standard output")?;
-    }
-    // A drop-in in another directory may belong to another config's chain too: its directory
-    // is locked as well, and every file must still hold what was read.
-    let _locks = lock_other_dirs(&targets, input._lock.as_ref())?;
-    for t in &targets {
-        let now = std::fs::read(&t.path).ok();
-        if !plan.created[t.index] && now.as_deref() != Some(plan.olds[t.index].as_bytes()) {
-            bail!(
-                "`{}` changed while pausectl was reading it (another run?); nothing was written\nhelp: run again",
-                plan.labels[t.index]
-            );
-        }
     }
     // Every backup before any file, so that a failed one leaves nothing written.
     let mut saved: Vec<(usize, atomic::Backup)> = Vec::new();
@@ -767,7 +791,7 @@ fn write_targets(
         atomic::check_writable(&target)
             .map_err(|e| anyhow!("cannot write `{label}`: {e}; nothing was written"))?;
         if plan.created[i] {
-            refuse_loaded_dirs(&target, entries, "the new file")?;
+            refuse_loaded_dirs(&target, entries, &format!("creating `{label}`"))?;
         }
         let links = std::fs::metadata(&target).map_or(1, |m| m.nlink());
         if links > 1 {
@@ -848,9 +872,8 @@ fn refuse_loaded_dirs(path: &Path, entries: &[(String, String)], what: &str) -> 
     Ok(())
 }
 
-/// The directories of `targets` other than the one `held` locks, each locked in turn (sorted,
-/// so that two runs take them in the same order). Directories are told apart by device and
-/// inode: a second lock on the directory already held would wait for this very run.
+/// Locks the directory of each of `targets` besides the one `held` (in path order, so that two
+/// runs take them in the same order; a directory already held is not locked again).
 fn lock_other_dirs(targets: &[Target], held: Option<&atomic::Lock>) -> Result<Vec<atomic::Lock>> {
     let mut locks: Vec<atomic::Lock> = Vec::new();
     let mut paths: Vec<&Path> = targets.iter().map(|t| t.path.as_path()).collect();

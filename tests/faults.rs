@@ -684,3 +684,153 @@ fn permission_denied_says_run_as_root() {
     );
     assert_eq!(fs::read(&config).unwrap(), default_config());
 }
+
+/// The chain of a config whose pin is in `conf.d/20-cri.toml`, which `conf.d/*` imports.
+fn conf_d_chain(dir: &Path, image: &str) {
+    fs::create_dir_all(dir.join("conf.d")).unwrap();
+    fs::write(
+        dir.join("config.toml"),
+        "version = 3\nimports = [\"conf.d/*\"]\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("conf.d/20-cri.toml"),
+        format!("version = 3\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = \"{image}\"\n"),
+    )
+    .unwrap();
+}
+
+/// A backup that cannot be written stops the run before any file is written, and the backups
+/// made before it go too: nothing is left that the user did not have.
+#[test]
+fn a_failed_backup_leaves_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    conf_d_chain(dir.path(), "registry.k8s.io/pause:3.10");
+    // The drop-in's backup can be made, the main config's cannot (1000 exist).
+    let bk = dir.path().join("bk");
+    fs::create_dir(&bk).unwrap();
+    for n in 0..1000 {
+        let name = if n == 0 {
+            "config.toml.bak".into()
+        } else {
+            format!("config.toml.bak.{n}")
+        };
+        fs::write(bk.join(name), "").unwrap();
+    }
+    let before = common::list_tree(dir.path());
+    let chain_before: Vec<Vec<u8>> = ["config.toml", "conf.d/20-cri.toml"]
+        .iter()
+        .map(|f| fs::read(dir.path().join(f)).unwrap())
+        .collect();
+    let out = pausectl(dir.path(), &[SET, &["--backup-dir", "bk"]].concat());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("1000 backups exist") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(common::list_tree(dir.path()), before);
+    for (f, old) in ["config.toml", "conf.d/20-cri.toml"]
+        .iter()
+        .zip(&chain_before)
+    {
+        assert_eq!(&fs::read(dir.path().join(f)).unwrap(), old, "{f}");
+    }
+}
+
+/// 16 runs at once create one config in a directory that does not exist yet: the directory
+/// appears only with the config in it, so every run either creates it or edits what another
+/// wrote, and all succeed.
+#[test]
+fn concurrent_creates_of_a_new_directory_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..16)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_pausectl"))
+                .args([
+                    "set",
+                    "--image",
+                    &format!("registry.local:5000/pause:3.{i}"),
+                ])
+                .args([
+                    "--config",
+                    "a/b/config.toml",
+                    "--create",
+                    "--containerd-version",
+                    "2.1",
+                    "-q",
+                ])
+                .current_dir(dir.path())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    assert_eq!(common::list_tree(dir.path()), ["a/b/config.toml"]);
+    let text = fs::read_to_string(dir.path().join("a/b/config.toml")).unwrap();
+    assert!(text.starts_with("version = 3\n"), "{text}");
+}
+
+/// Two configs in two directories import one `conf.d`, and 20 runs pin both at once: the
+/// drop-in's directory is locked too, so no run overwrites what another wrote without having
+/// read it. A run that read the drop-in before another changed it exits 2 and says to run
+/// again; the files end valid, pinning one of the images, with nothing left beside them.
+#[test]
+fn configs_sharing_a_drop_in_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    conf_d_chain(dir.path(), "registry.k8s.io/pause:3.10");
+    let shared = dir.path().join("conf.d");
+    for m in ["m1", "m2"] {
+        fs::create_dir(dir.path().join(m)).unwrap();
+        fs::write(
+            dir.path().join(m).join("config.toml"),
+            format!("version = 3\nimports = [\"{}/*\"]\n", shared.display()),
+        )
+        .unwrap();
+    }
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_pausectl"))
+                .args([
+                    "set",
+                    "--image",
+                    &format!("registry.local:5000/pause:3.{i}"),
+                ])
+                .args(["--config", &format!("m{}/config.toml", i % 2 + 1)])
+                .args(["--containerd-version", "2.1", "-q"])
+                .current_dir(dir.path())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut again = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        match out.status.code() {
+            Some(0) => {}
+            Some(2) if err.contains("run again") => again += 1,
+            other => panic!("exit {other:?}: {err}"),
+        }
+    }
+    let text = fs::read_to_string(shared.join("20-cri.toml")).unwrap();
+    let report = pausectl::inspect(&text, pausectl::Release::parse("2.1")).unwrap();
+    assert!(
+        report
+            .image
+            .unwrap()
+            .starts_with("registry.local:5000/pause:3.")
+    );
+    assert_eq!(names(&shared), ["20-cri.toml"]);
+    for m in ["m1", "m2"] {
+        assert_eq!(names(&dir.path().join(m)), ["config.toml"]);
+    }
+    say(&format!(
+        "20 runs on two configs sharing a drop-in: {again} asked to run again"
+    ));
+}
