@@ -5,6 +5,7 @@
 //! and reports. Reading, writing and printing live in the binary and [`atomic`].
 
 pub mod atomic;
+pub mod dialect;
 pub mod diff;
 pub mod goglob;
 pub mod imports;

@@ -480,6 +480,9 @@ fn set(args: SetArgs) -> Result<ExitCode> {
         (None, Some(registry)) => {
             let report = pausectl::inspect_chain(&files, &chain.missing, release)
                 .map_err(|(i, e)| config_error(files[i].0, e))?;
+            if let Some((i, e)) = report.unsure {
+                return Err(config_error(files[i].0, e));
+            }
             if let (Some(r), Some((why, help))) = (release, report.refusal) {
                 // The same reason `--image` gives.
                 return Err(config_error(
@@ -1153,6 +1156,9 @@ fn show(args: Common) -> Result<ExitCode> {
     };
     let image = match (&report.image, release) {
         (Some(i), _) => i.clone(),
+        (None, _) if report.unsure.is_some() && report.refusal.is_none() => {
+            "unknown: containerd releases read this config differently (see the warning)".into()
+        }
         (None, Some(r)) if report.refusal.is_some() => {
             format!("none: containerd {r} refuses this config and does not start")
         }

@@ -35,6 +35,10 @@ pub struct Facts {
     pub cri_full: bool,
     /// The file starts with a UTF-8 byte-order mark.
     pub bom: bool,
+    /// Why containerd 1.x's parser refuses the file although it is TOML 1.0.
+    pub refused_1x: Option<String>,
+    /// What makes the image some release uses uncertain, with its line and column.
+    pub unsure: Option<(crate::dialect::Unsure, (usize, usize))>,
 }
 
 /// What a release makes of the merged files.
@@ -66,13 +70,19 @@ pub fn reads_as_v2(r: Release) -> bool {
 /// names literal imports that do not exist.
 pub fn merge(files: &[Facts], missing: &[String], r: Release) -> Outcome {
     if r.is_2x() {
-        merge_2x(files, r)
+        merge_2x(files, !missing.is_empty(), r)
     } else {
         merge_1x(files, missing, r)
     }
 }
 
 fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
+    if let Some(why) = files.iter().find_map(|f| f.refused_1x.as_ref()) {
+        return refused(
+            why.clone(),
+            "write it as every TOML parser reads it (containerd 2.x reads it as it is)",
+        );
+    }
     if let Some(m) = missing.first() {
         return refused(
             format!("the imported file `{m}` does not exist"),
@@ -114,7 +124,7 @@ fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
     }
 }
 
-fn merge_2x(files: &[Facts], r: Release) -> Outcome {
+fn merge_2x(files: &[Facts], missing: bool, r: Release) -> Outcome {
     if let Some(i) = files.iter().position(|f| f.bom) {
         let which = if i == 0 {
             "the config"
@@ -146,7 +156,8 @@ fn merge_2x(files: &[Facts], r: Release) -> Outcome {
         // A migrated file now has the merged version: the merge's version never goes down.
         version = version.max(f.version);
     }
-    if version == 4 && !r.at_least(2, 3) {
+    // 2.1.9 skips its version check when an import is missing (measured).
+    if version == 4 && !r.at_least(2, 3) && !missing {
         return refused(
             "it does not read config version 4",
             "use `version = 3` for containerd 2.0–2.2",
@@ -199,6 +210,8 @@ mod tests {
             k2,
             k3,
             bom: false,
+            refused_1x: None,
+            unsure: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The sandbox image pin: which of the config's keys each containerd release honours, what image
 //! it will use, and the rewrite that pins a new one. String in, string out; no I/O.
 
+use crate::dialect;
 use crate::merge::{self, Facts, Outcome};
 use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Schema};
@@ -127,6 +128,9 @@ pub struct Report {
     pub refusal: Option<(String, String)>,
     /// The file starts with a UTF-8 byte-order mark.
     pub bom: bool,
+    /// Why pausectl cannot tell which image the release uses (the file it is in, and the
+    /// error `set` gives for it); `image` is then `None`.
+    pub unsure: Option<(usize, Error)>,
 }
 
 /// The result of pinning an image.
@@ -145,6 +149,10 @@ struct Parsed {
     bom: bool,
     doc: ImDocument<String>,
     schema: Schema,
+    /// What some release reads differently ([`dialect`]).
+    unsure: Option<dialect::Unsure>,
+    /// Why containerd 1.x's parser refuses it, and where.
+    refused_1x: Option<(String, usize)>,
 }
 
 impl Parsed {
@@ -209,10 +217,28 @@ fn parse(text: &str) -> Result<Parsed, Error> {
             at,
         }
     })?;
-    let schema = Schema::of(&doc).map_err(|v| Error::Version {
-        raw: v.raw,
-        at: position(raw, v.offset),
-    })?;
+    let mut unsure = dialect::unsure(&doc, raw);
+    let schema = match Schema::of(&doc) {
+        Ok(s) => s,
+        Err(v) => match odd_version(&doc) {
+            Some((schema, why)) => {
+                unsure = unsure.or(Some(dialect::Unsure {
+                    why,
+                    help: "use `version = 2` (containerd 1.3 to 2.x) or `version = 3` (2.x)".into(),
+                    offset: v.offset,
+                    only_1x: false,
+                }));
+                schema
+            }
+            None => {
+                return Err(Error::Version {
+                    raw: v.raw,
+                    at: position(raw, v.offset),
+                });
+            }
+        },
+    };
+    let refused_1x = dialect::refused_by_1x(&doc, raw);
     // Version 2 and later want full plugin URIs here; every release refuses a short name.
     for key in ["disabled_plugins", "required_plugins"] {
         let Some(list) = doc
@@ -236,7 +262,34 @@ fn parse(text: &str) -> Result<Parsed, Error> {
             }
         }
     }
-    Ok(Parsed { bom, doc, schema })
+    Ok(Parsed {
+        bom,
+        doc,
+        schema,
+        unsure,
+        refused_1x,
+    })
+}
+
+/// A `version` that containerd loads although it is none of 1 to 4, the schema its keys are
+/// read in, and what containerd does (measured with 1.6.20, 1.7.24, 2.1.9).
+fn odd_version(doc: &ImDocument<String>) -> Option<(Schema, String)> {
+    let v = doc.get("version")?.as_integer()?;
+    if v < 0 {
+        return Some((
+            Schema::V2,
+            format!("containerd reads `version = {v}` like version 2, but without its checks"),
+        ));
+    }
+    let imports = doc.iter().any(|(k, i)| {
+        k.eq_ignore_ascii_case("imports") && i.as_array().is_some_and(|a| !a.is_empty())
+    });
+    (v >= 5 && imports).then(|| {
+        (
+            Schema::V4,
+            format!("containerd refuses `version = {v}`, except 2.x when an import is missing (it then skips its version check)"),
+        )
+    })
 }
 
 fn find(p: &Parsed, key: &[&str], file: usize) -> Result<Option<Pin>, Error> {
@@ -272,6 +325,14 @@ fn facts(p: &Parsed, file: usize) -> Result<Facts, Error> {
         cri_short: table("cri"),
         cri_full: table("io.containerd.grpc.v1.cri"),
         bom: p.bom,
+        refused_1x: p.refused_1x.as_ref().map(|(why, at)| {
+            let (line, _) = position(p.raw(), *at);
+            format!("{why} (line {line})")
+        }),
+        unsure: p
+            .unsure
+            .clone()
+            .map(|u| (u.clone(), position(p.raw(), u.offset))),
     })
 }
 
@@ -402,11 +463,38 @@ fn report(
             "containerd {r} refuses this config and will not start: {why}; {help}"
         ));
     }
-    let image = match (&outcome.refusal, &outcome.source) {
+    let mut image = match (&outcome.refusal, &outcome.source) {
         (Some(_), _) => None,
         (None, Some(pin)) => Some(pin.image.clone()),
         (None, None) => release.and_then(|r| r.default_image()).map(str::to_string),
     };
+    // Something a release reads its own way: say so rather than guess.
+    let unsure = facts.iter().enumerate().find_map(|(i, f)| {
+        let (u, at) = f.unsure.as_ref()?;
+        (!u.only_1x || release.is_none_or(|r| !r.is_2x())).then(|| {
+            let error = Error::Invalid {
+                message: u.why.clone(),
+                help: u.help.clone(),
+                at: *at,
+            };
+            (i, error)
+        })
+    });
+    let mut outcome = outcome;
+    if let Some((i, Error::Invalid { message, help, at })) =
+        unsure.as_ref().filter(|_| outcome.refusal.is_none())
+    {
+        let place = if i == &0 {
+            format!("line {}", at.0)
+        } else {
+            format!("`{}` line {}", labels[*i], at.0)
+        };
+        warnings.push(format!(
+            "pausectl cannot tell which sandbox image containerd uses: {place}: {message}; {help}"
+        ));
+        image = None;
+        outcome.source = None;
+    }
     let pins = facts
         .iter()
         .flat_map(|f| [&f.k1, &f.k2, &f.k3])
@@ -421,6 +509,7 @@ fn report(
         warnings,
         refusal: outcome.refusal,
         bom: main.bom,
+        unsure,
     }
 }
 
@@ -558,10 +647,14 @@ fn edit(
         let raw = splice::apply(cur.raw(), &[edit]);
         let doc = ImDocument::parse(raw)
             .map_err(|e| Error::Verify(format!("output is not TOML: {e}")))?;
+        let unsure = dialect::unsure(&doc, doc.raw()).or(p.unsure.clone());
+        let refused_1x = dialect::refused_by_1x(&doc, doc.raw());
         new = Some(Parsed {
             bom: p.bom,
             doc,
             schema: p.schema,
+            unsure,
+            refused_1x,
         });
     }
     if let Some(n) = &new {
@@ -695,6 +788,9 @@ fn set_files(
     let before_edit: Vec<&Parsed> = old.iter().collect();
     let old_facts = all_facts(&before_edit)?;
     let before = report(&labels, &before_edit, &old_facts, missing, release);
+    if let Some((i, e)) = before.unsure.clone() {
+        return Err((i, e));
+    }
     let mut notes = Vec::new();
     let mut edit_file = |new: &mut [Option<Parsed>], i: usize, add: &[Key], update: &[Key]| {
         let (n, more) =

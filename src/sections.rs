@@ -114,7 +114,8 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
             }
             b'[' if first && depth == 0 => {
                 let (path, end) = header(text, i)?;
-                let wanted = path[0] == "plugins"
+                // `PLUGINS` too: a key in another case must be seen (`dialect`).
+                let wanted = path[0].eq_ignore_ascii_case("plugins")
                     && path.get(1).is_none_or(|p| PLUGINS.contains(&p.as_str()));
                 out.push((line_start, wanted));
                 (i, first) = (end, false);
