@@ -39,6 +39,27 @@ pub struct Facts {
     pub refused_1x: Option<String>,
     /// What makes the image some release uses uncertain, with its line and column.
     pub unsure: Option<(crate::dialect::Unsure, (usize, usize))>,
+    /// The plugin names 1.x checks in a version-2 config, in the order it checks them.
+    pub plugin_names: Vec<PluginName>,
+}
+
+/// A plugin name: a key under `plugins` or an entry of `disabled_plugins` or
+/// `required_plugins`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginName {
+    /// `"disabled plugin"`, `"required plugin"` or `"plugin key"`, as containerd's message says.
+    pub kind: &'static str,
+    pub name: String,
+    pub line: usize,
+}
+
+impl PluginName {
+    /// Whether release `r` (1.x, config version 2 or above) accepts the name: 1.6 wants four
+    /// dot-separated parts, 1.7 also the prefix `io.containerd.` (its `ValidateV2`, measured).
+    pub fn valid_for(&self, r: Release) -> bool {
+        self.name.split('.').count() >= 4
+            && (r.minor < 7 || self.name.starts_with("io.containerd."))
+    }
 }
 
 /// What a release makes of the merged files.
@@ -109,10 +130,34 @@ fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
             "use `version = 2` for containerd 1.x",
         );
     }
-    if version >= 2 && short.is_some() {
+    // Every file's plugin names are checked together, after the merge.
+    let bad = ["disabled plugin", "required plugin", "plugin key"]
+        .iter()
+        .flat_map(|kind| {
+            files
+                .iter()
+                .flat_map(|f| &f.plugin_names)
+                .filter(move |n| n.kind == *kind)
+        })
+        .find(|n| !n.valid_for(r));
+    if let Some(n) = bad.filter(|_| version >= 2) {
+        if n.kind == "plugin key" && n.name == "cri" {
+            return refused(
+                "`[plugins.cri]` is not a full plugin name (\"invalid plugin key URI\")",
+                "remove the `[plugins.cri]` table: a version-2 config names the plugin `io.containerd.grpc.v1.cri`",
+            );
+        }
+        let want = if r.minor < 7 {
+            "four dot-separated parts"
+        } else {
+            "the form `io.containerd.<type>.<version>.<name>`"
+        };
         return refused(
-            "`[plugins.cri]` is not a full plugin name (\"invalid plugin key URI\")",
-            "remove the `[plugins.cri]` table: a version-2 config names the plugin `io.containerd.grpc.v1.cri`",
+            format!(
+                "the {} `{}` (line {}) is not a full plugin URI (\"invalid {} URI\"): a version-2 config needs {want}",
+                n.kind, n.name, n.line, n.kind
+            ),
+            "name the plugin in full, or remove it",
         );
     }
     // A version-1 merge reads the CRI plugin's settings from `cri` only (measured: a table under
@@ -201,6 +246,19 @@ mod tests {
             4 => Schema::V4,
             _ => Schema::V1,
         };
+        let names = [
+            (k1.is_some(), "cri"),
+            (cri_full || k2.is_some(), "io.containerd.grpc.v1.cri"),
+        ];
+        let plugin_names = names
+            .into_iter()
+            .filter(|(has, _)| *has)
+            .map(|(_, name)| PluginName {
+                kind: "plugin key",
+                name: name.into(),
+                line: 1,
+            })
+            .collect();
         Facts {
             schema,
             version,
@@ -212,6 +270,7 @@ mod tests {
             bom: false,
             refused_1x: None,
             unsure: None,
+            plugin_names,
         }
     }
 
@@ -221,6 +280,50 @@ mod tests {
             Some((why, _)) => Err(why),
             None => Ok(o.source.map(|p| p.image)),
         }
+    }
+
+    /// `ValidateV2` of 1.6.20 and 1.7.24 (measured: `plugin-uri-*` cases).
+    #[test]
+    fn plugin_names_each_1x_accepts() {
+        let [v16, v17] = ["1.6.20", "1.7.24"].map(|v| Release::parse(v).unwrap());
+        let ok = |name: &str| {
+            let n = PluginName {
+                kind: "plugin key",
+                name: name.into(),
+                line: 1,
+            };
+            (n.valid_for(v16), n.valid_for(v17))
+        };
+        assert_eq!(ok("io.containerd.grpc.v1.cri"), (true, true));
+        assert_eq!(ok("containerd.grpc.v1.cri"), (true, false));
+        assert_eq!(ok("IO.CONTAINERD.GRPC.V1.CRI"), (true, false));
+        assert_eq!(ok("io.containerd.cri"), (false, false));
+        assert_eq!(ok("cri"), (false, false));
+        assert_eq!(ok("io.containerd."), (false, false));
+        assert_eq!(ok("io.containerd.x."), (true, true));
+    }
+
+    /// A version-2 merge checks every file's plugin names; a version-1 merge none.
+    #[test]
+    fn plugin_names_are_checked_in_version_2_only() {
+        let bad = |version| {
+            let mut f = facts(version, None, pin(0, "a:1"), None, true);
+            f.plugin_names.push(PluginName {
+                kind: "disabled plugin",
+                name: "foo.bar.baz.qux".into(),
+                line: 2,
+            });
+            f
+        };
+        assert_eq!(image(&[bad(2)], "1.6.20"), Ok(Some("a:1".into())));
+        assert!(
+            image(&[bad(2)], "1.7.24")
+                .unwrap_err()
+                .contains("foo.bar.baz.qux")
+        );
+        assert_eq!(image(&[bad(2)], "2.1.9"), Ok(Some("a:1".into())));
+        let v1 = [facts(0, None, None, None, false), bad(0)];
+        assert_eq!(image(&v1, "1.7.24"), Ok(None));
     }
 
     /// The measurements t1–t13 from the design notes, as containerd reported them.

@@ -2,7 +2,7 @@
 //! it will use, and the rewrite that pins a new one. String in, string out; no I/O.
 
 use crate::dialect;
-use crate::merge::{self, Facts, Outcome};
+use crate::merge::{self, Facts, Outcome, PluginName};
 use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Schema};
 use crate::sections;
@@ -333,7 +333,44 @@ fn facts(p: &Parsed, file: usize) -> Result<Facts, Error> {
             .unsure
             .clone()
             .map(|u| (u.clone(), position(p.raw(), u.offset))),
+        plugin_names: plugin_names(p),
     })
+}
+
+/// The plugin names in the file that containerd 1.x checks: the entries of `disabled_plugins`
+/// and `required_plugins`, then the keys under `plugins`.
+fn plugin_names(p: &Parsed) -> Vec<PluginName> {
+    let line =
+        |span: Option<std::ops::Range<usize>>| position(p.raw(), span.map_or(0, |s| s.start)).0;
+    let mut names = Vec::new();
+    for (key, kind) in [
+        ("disabled_plugins", "disabled plugin"),
+        ("required_plugins", "required plugin"),
+    ] {
+        if let Some(list) = p.doc.get(key).and_then(Item::as_array) {
+            for v in list.iter() {
+                if let Some(name) = v.as_str() {
+                    let line = line(v.span());
+                    names.push(PluginName {
+                        kind,
+                        name: name.into(),
+                        line,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(t) = p.doc.get("plugins").and_then(Item::as_table_like) {
+        for (name, item) in t.iter() {
+            let at = t.key(name).and_then(|k| k.span()).or_else(|| item.span());
+            names.push(PluginName {
+                kind: "plugin key",
+                name: name.into(),
+                line: line(at),
+            });
+        }
+    }
+    names
 }
 
 /// Tells which image `release` (or, when `None`, the release that the schema is meant for)
@@ -480,6 +517,19 @@ fn report(
             (i, error)
         })
     });
+    // With the release unknown, a config 1.x would read but whose TOML it refuses.
+    let unsure = unsure.or_else(|| {
+        let i = facts.iter().position(|f| f.refused_1x.is_some())?;
+        let (why, at) = parsed[i].refused_1x.as_ref()?;
+        (release.is_none() && main.schema <= Schema::V2).then(|| {
+            let error = Error::Invalid {
+                message: format!("{why}; 2.x reads it"),
+                help: "write it as every TOML parser reads it, or pass --containerd-version".into(),
+                at: position(parsed[i].raw(), *at),
+            };
+            (i, error)
+        })
+    });
     let mut outcome = outcome;
     if let Some((i, Error::Invalid { message, help, at })) =
         unsure.as_ref().filter(|_| outcome.refusal.is_none())
@@ -577,6 +627,37 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
             "line {}: `[plugins.cri]` is a version-1 name in a version-{} config: containerd 1.x refuses to start with it and 2.x ignores it; remove that table",
             position(p.raw(), at.map_or(0, |s| s.start)).0,
             p.schema
+        ));
+    }
+    for n in f.plugin_names.iter().filter(|n| n.kind == "plugin key") {
+        let cri = [
+            "cri",
+            "io.containerd.grpc.v1.cri",
+            "io.containerd.cri.v1.images",
+        ];
+        if let Some(name) = cri
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(&n.name) && **c != n.name)
+        {
+            warnings.push(format!(
+                "line {}: `[plugins.\"{}\"]` is not the plugin `{name}`: plugin names are case-sensitive, so no containerd reads that table as that plugin; spell it `{name}`",
+                n.line, n.name
+            ));
+        }
+    }
+    // A lone `cri` key has its own warning above.
+    let [v16, v17] = ["1.6", "1.7"].map(|v| Release::parse(v).expect("a valid release"));
+    if let Some(n) = f
+        .plugin_names
+        .iter()
+        .filter(|n| !(n.kind == "plugin key" && n.name == "cri"))
+        .find(|n| !n.valid_for(v17))
+        .filter(|_| r.is_none() && p.schema == Schema::V2)
+    {
+        let also = if n.valid_for(v16) { "" } else { " (1.6 too)" };
+        warnings.push(format!(
+            "line {}: the {} `{}` is not a full plugin URI (`io.containerd.<type>.<version>.<name>`): containerd 1.7 refuses to start with it in a version-2 config{also}; name the plugin in full, or remove it",
+            n.line, n.kind, n.name
         ));
     }
     if p.bom && !r.is_some_and(|r| r.is_2x()) {

@@ -3,7 +3,8 @@
 //!
 //! [`reduce`] keeps the root section (`version`, `imports`, `disabled_plugins`) and every table
 //! under `[plugins]` that belongs to the CRI plugins (`cri`, `io.containerd.grpc.v1.cri`,
-//! `io.containerd.cri.v1.images`), and blanks every other table down to its line breaks. Lines
+//! `io.containerd.cri.v1.images`), keeps only the header of other plugins' tables (their names
+//! matter to 1.x), and blanks every other table down to its line breaks. Lines
 //! and columns of what is kept stay where they were, so every position in a message is right.
 //! The blanked tables get a structural check only (strings, comments and brackets close), not
 //! toml_edit's full TOML 1.0 check: that is the price of reading 10 MB as fast as sed does.
@@ -101,6 +102,7 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let (mut i, mut depth, mut line_start, mut first) = (0, 0usize, 0, true);
+    let mut names = std::collections::HashSet::new();
     while i < b.len() {
         match b[i] {
             b'\n' => {
@@ -115,9 +117,15 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
             b'[' if first && depth == 0 => {
                 let (path, end) = header(text, i)?;
                 // `PLUGINS` too: a key in another case must be seen (`dialect`).
-                let wanted = path[0].eq_ignore_ascii_case("plugins")
-                    && path.get(1).is_none_or(|p| PLUGINS.contains(&p.as_str()));
-                out.push((line_start, wanted));
+                let plugins = path[0].eq_ignore_ascii_case("plugins");
+                let wanted = plugins && path.get(1).is_none_or(|p| PLUGINS.contains(&p.as_str()));
+                // Another plugin's first table: its header alone, for the plugin's name (1.x
+                // checks every name).
+                let named = plugins && !wanted && names.insert(path[1].clone());
+                out.push((line_start, wanted || named));
+                if named {
+                    out.push((end, false));
+                }
                 (i, first) = (end, false);
                 continue;
             }
@@ -283,7 +291,7 @@ mod tests {
         let r = reduce(text).unwrap();
         assert_eq!(
             r.text,
-            "version = 3 # v\n\n\n\n\n\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = 'r/p:1'\n\n\n\n\n[[plugins.\"\\u0063ri\".z]]\n"
+            "version = 3 # v\n[plugins.'io.containerd.cri.v1.runtime'.x]\n\n\n\n\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = 'r/p:1'\n\n\n\n\n[[plugins.\"\\u0063ri\".z]]\n"
         );
         assert_eq!(r.text.lines().count(), text.lines().count());
         // An edit inside a kept part goes back to the same place in the original.

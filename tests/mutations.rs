@@ -284,5 +284,6 @@ fn mutated_fixtures_through_the_binary() {
         failures.len()
     ));
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert!(counts[0] > n / 5 && counts[2] > n / 5, "{counts:?}");
+    // Both paths well exercised (a quarter of the cases, and every refusal, expect exit 2).
+    assert!(counts[0] > n / 8 && counts[2] > n / 5, "{counts:?}");
 }
