@@ -35,8 +35,9 @@ pub struct Facts {
     pub cri_full: bool,
     /// The file starts with a UTF-8 byte-order mark.
     pub bom: bool,
-    /// Why containerd 1.x's parser refuses the file although it is TOML 1.0.
-    pub refused_1x: Option<String>,
+    /// Why containerd 1.x's parser refuses the file although it is TOML 1.0, with its line and
+    /// column.
+    pub refused_1x: Option<(String, (usize, usize))>,
     /// What makes the image some release uses uncertain, with its line and column.
     pub unsure: Option<(crate::dialect::Unsure, (usize, usize))>,
     /// The plugin names 1.x checks in a version-2 config, in the order it checks them.
@@ -98,9 +99,9 @@ pub fn merge(files: &[Facts], missing: &[String], r: Release) -> Outcome {
 }
 
 fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
-    if let Some(why) = files.iter().find_map(|f| f.refused_1x.as_ref()) {
+    if let Some((why, (line, _))) = files.iter().find_map(|f| f.refused_1x.as_ref()) {
         return refused(
-            why.clone(),
+            format!("{why} (line {line})"),
             "write it as every TOML parser reads it (containerd 2.x reads it as it is)",
         );
     }

@@ -325,10 +325,10 @@ fn facts(p: &Parsed, file: usize) -> Result<Facts, Error> {
         cri_short: table("cri"),
         cri_full: table("io.containerd.grpc.v1.cri"),
         bom: p.bom,
-        refused_1x: p.refused_1x.as_ref().map(|(why, at)| {
-            let (line, _) = position(p.raw(), *at);
-            format!("{why} (line {line})")
-        }),
+        refused_1x: p
+            .refused_1x
+            .as_ref()
+            .map(|(why, at)| (why.clone(), position(p.raw(), *at))),
         unsure: p
             .unsure
             .clone()
@@ -505,36 +505,30 @@ fn report(
         (None, Some(pin)) => Some(pin.image.clone()),
         (None, None) => release.and_then(|r| r.default_image()).map(str::to_string),
     };
-    // Something a release reads its own way: say so rather than guess.
-    let unsure = facts.iter().enumerate().find_map(|(i, f)| {
-        let (u, at) = f.unsure.as_ref()?;
-        (!u.only_1x || release.is_none_or(|r| !r.is_2x())).then(|| {
-            let error = Error::Invalid {
-                message: u.why.clone(),
-                help: u.help.clone(),
-                at: *at,
-            };
-            (i, error)
+    // Something a release reads its own way: say so rather than guess. Each is the file it is
+    // in, what containerd does, the help, and its line and column.
+    let unsure = facts
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| {
+            let (u, at) = f.unsure.as_ref()?;
+            (!u.only_1x || release.is_none_or(|r| !r.is_2x()))
+                .then(|| (i, u.why.clone(), u.help.clone(), *at))
         })
-    });
-    // With the release unknown, a config 1.x would read but whose TOML it refuses.
-    let unsure = unsure.or_else(|| {
-        let i = facts.iter().position(|f| f.refused_1x.is_some())?;
-        let (why, at) = parsed[i].refused_1x.as_ref()?;
-        (release.is_none() && main.schema <= Schema::V2).then(|| {
-            let error = Error::Invalid {
-                message: format!("{why}; 2.x reads it"),
-                help: "write it as every TOML parser reads it, or pass --containerd-version".into(),
-                at: position(parsed[i].raw(), *at),
-            };
-            (i, error)
-        })
-    });
+        .or_else(|| {
+            // With the release unknown, a config 1.x would read but whose TOML it refuses.
+            let (i, (why, at)) = facts
+                .iter()
+                .enumerate()
+                .find_map(|(i, f)| Some((i, f.refused_1x.as_ref()?)))?;
+            (release.is_none() && main.schema <= Schema::V2).then(|| {
+                let help = "write it as every TOML parser reads it, or pass --containerd-version";
+                (i, format!("{why}; 2.x reads it"), help.to_string(), *at)
+            })
+        });
     let mut outcome = outcome;
-    if let Some((i, Error::Invalid { message, help, at })) =
-        unsure.as_ref().filter(|_| outcome.refusal.is_none())
-    {
-        let place = if i == &0 {
+    if let Some((i, message, help, at)) = unsure.as_ref().filter(|_| outcome.refusal.is_none()) {
+        let place = if *i == 0 {
             format!("line {}", at.0)
         } else {
             format!("`{}` line {}", labels[*i], at.0)
@@ -545,6 +539,7 @@ fn report(
         image = None;
         outcome.source = None;
     }
+    let unsure = unsure.map(|(i, message, help, at)| (i, Error::Invalid { message, help, at }));
     let pins = facts
         .iter()
         .flat_map(|f| [&f.k1, &f.k2, &f.k3])

@@ -124,12 +124,7 @@ fn agree(build: &Build, config: &Path) -> Option<String> {
     }
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let ours = json["image"].as_str();
-    let cannot_tell = json["warnings"].as_array().is_some_and(|w| {
-        w.iter().any(|w| {
-            w.as_str()
-                .is_some_and(|w| w.starts_with("pausectl cannot tell"))
-        })
-    });
+    let cannot_tell = warns_cannot_tell(&json);
     let warns_disabled = json["warnings"].as_array().is_some_and(|w| {
         w.iter()
             .any(|w| w.as_str().is_some_and(|w| w.contains("disabled_plugins")))
@@ -160,14 +155,17 @@ fn says_cannot_tell(r: Option<Release>, dir: &Path) -> bool {
         args.extend(["--containerd-version", v]);
     }
     let (_, stdout, _) = pausectl(&args, dir);
-    serde_json::from_str::<serde_json::Value>(&stdout).is_ok_and(|j| {
-        j["image"].is_null()
-            && j["warnings"].as_array().is_some_and(|w| {
-                w.iter().any(|w| {
-                    w.as_str()
-                        .is_some_and(|w| w.starts_with("pausectl cannot tell"))
-                })
-            })
+    serde_json::from_str::<serde_json::Value>(&stdout)
+        .is_ok_and(|j| j["image"].is_null() && warns_cannot_tell(&j))
+}
+
+/// Whether `show --json` output has the warning that pausectl cannot tell the image.
+fn warns_cannot_tell(json: &serde_json::Value) -> bool {
+    json["warnings"].as_array().is_some_and(|w| {
+        w.iter().any(|w| {
+            w.as_str()
+                .is_some_and(|w| w.starts_with("pausectl cannot tell"))
+        })
     })
 }
 
