@@ -8,12 +8,13 @@
 //!   `sandbox` in `pinned_images`) are compared as they are on every release.
 //! - **1.x's parser** refuses a tab after a dot in a key and a multi-line string that ends in
 //!   four or five quotes (valid TOML 1.0), and does not decode `\u` escapes in table headers.
-//! - **Versions** below 0 load on every release, read like version 2 without its checks; 2.1.9
-//!   skips its version check when an import is missing.
+//! - **Versions** below 0 load on every release, read like version 2 without its checks; 5 and
+//!   above are refused, except by 1.6 before 1.6.32, which reads them as version 2.
 //!
 //! pausectl does not guess at these: what it cannot tell is reported as such by `show` and
 //! refused by `set`, with the spelling that every release reads.
 
+use crate::release::Release;
 use toml_edit::{ImDocument, Item, Key, TableLike, Value};
 
 /// Something in a file that makes the image some release uses uncertain.
@@ -25,8 +26,30 @@ pub struct Unsure {
     pub help: String,
     /// Byte offset in the text.
     pub offset: usize,
-    /// Only containerd 1.x reads it differently.
-    pub only_1x: bool,
+    /// The releases for which it is uncertain.
+    pub affects: Affects,
+}
+
+/// Which releases an [`Unsure`] is uncertain for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Affects {
+    /// Every release.
+    Every,
+    /// containerd 1.x, and an unknown release.
+    Only1x,
+    /// Only an unknown release: each known release is modelled.
+    UnknownRelease,
+}
+
+impl Affects {
+    /// Whether it is uncertain what release `r` (`None`: unknown) does.
+    pub fn applies(self, r: Option<Release>) -> bool {
+        match self {
+            Affects::Every => true,
+            Affects::Only1x => r.is_none_or(|r| !r.is_2x()),
+            Affects::UnknownRelease => r.is_none(),
+        }
+    }
 }
 
 /// A config setting containerd decodes into a struct field: the case of its key is folded.
@@ -40,7 +63,20 @@ const ROOT_FIELDS: &[&str] = &[
 
 /// The first thing in `doc` (the text `raw`) that some release reads differently, if any.
 pub fn unsure(doc: &ImDocument<String>, raw: &str) -> Option<Unsure> {
-    folded_key(doc).or_else(|| escaped_header(doc, raw))
+    folded_key(doc)
+        .or_else(|| escaped_header(doc, raw))
+        .or_else(|| {
+            // 1.x refuses it (`refused_by_1x`); 2.x loads the file but cannot decode that
+            // plugin's settings (its `config dump` fails on them), with effects pausectl does not
+            // model.
+            let offset = crate::fields::plugin_not_table(doc)?;
+            Some(Unsure {
+                why: "an entry under `plugins` is not a table: containerd 1.x refuses the file, and 2.x cannot decode that plugin's settings".into(),
+                help: "make it a table (`[plugins.\"<name>\"]`), or remove it".into(),
+                offset,
+                affects: Affects::Every,
+            })
+        })
 }
 
 /// A key on the pin's path spelled in another case than containerd's own.
@@ -61,7 +97,7 @@ fn folded_key(doc: &ImDocument<String>) -> Option<Unsure> {
             ),
             help: format!("spell it `{field}`"),
             offset,
-            only_1x: false,
+            affects: Affects::Every,
         })
     };
     for field in ROOT_FIELDS {
@@ -118,12 +154,13 @@ fn escaped_header(doc: &ImDocument<String>, raw: &str) -> Option<Unsure> {
             ),
             help: "write the key without escapes".into(),
             offset: span.start,
-            only_1x: true,
+            affects: Affects::Only1x,
         })
     })
 }
 
-/// Why containerd 1.x's parser refuses `raw` although it is TOML 1.0, and where.
+/// Why containerd 1.x refuses `raw` although it is TOML 1.0 that 2.x loads (1.x's parser, or its
+/// decoding of `plugins`), and where.
 pub fn refused_by_1x(doc: &ImDocument<String>, raw: &str) -> Option<(String, usize)> {
     // A tab between a dot and the next part of a key, in a header or a dotted key.
     let mut all = Vec::new();
@@ -148,14 +185,27 @@ pub fn refused_by_1x(doc: &ImDocument<String>, raw: &str) -> Option<(String, usi
         let Some(repr) = v.span().and_then(|s| raw.get(s)) else {
             return;
         };
-        let closes = |q: &str| repr.len() > 6 && repr.starts_with(&q[..3]) && repr.ends_with(q);
-        if found.is_none() && (closes("\"\"\"\"") || closes("''''")) {
+        // The quotes that end it, less one escaped by an odd run of backslashes before them.
+        let closes = |q: char| {
+            let run = repr.len() - repr.trim_end_matches(q).len();
+            let body = &repr[..repr.len() - run];
+            let slashes = body.len() - body.trim_end_matches('\\').len();
+            let escaped = usize::from(q == '"' && slashes % 2 == 1);
+            repr.len() > 6 && repr.starts_with([q; 3]) && run - escaped >= 4
+        };
+        if found.is_none() && (closes('"') || closes('\'')) {
             found = Some(v.span().map_or(0, |s| s.start));
         }
     });
-    found.map(|at| {
-        (
+    if let Some(at) = found {
+        return Some((
             "a multi-line string that ends in four or five quotes, which containerd 1.x's parser refuses".into(),
+            at,
+        ));
+    }
+    crate::fields::plugin_not_table(doc).map(|at| {
+        (
+            "an entry under `plugins` that is not a table, which containerd 1.x refuses (\"Can't convert ... to toml.Tree\")".into(),
             at,
         )
     })
@@ -206,7 +256,7 @@ mod tests {
         ] {
             let u = unsure(&doc(text), text).unwrap_or_else(|| panic!("{text}"));
             assert!(u.why.starts_with(key), "{text}: {}", u.why);
-            assert!(!u.only_1x);
+            assert_eq!(u.affects, Affects::Every);
         }
         // As spelled, map keys, and keys off the pin's path are read the same everywhere.
         for text in [
@@ -222,7 +272,7 @@ mod tests {
     #[test]
     fn what_1x_reads_otherwise() {
         let text = "[plugins.\"io.containerd.grpc.v1.\\u0063ri\"]\nsandbox_image = 'a'\n";
-        assert!(unsure(&doc(text), text).unwrap().only_1x);
+        assert_eq!(unsure(&doc(text), text).unwrap().affects, Affects::Only1x);
         // In a dotted key 1.x decodes it (measured).
         let text = "[plugins]\n\"io.containerd.grpc.v1.\\u0063ri\".sandbox_image = 'a'\n";
         assert_eq!(unsure(&doc(text), text), None);
@@ -231,6 +281,9 @@ mod tests {
             "plugins.\t\"x\".sandbox_image = 'a'\n",
             "x = \"\"\"ab\"\"\"\"\n",
             "x = '''ab'''''\n",
+            // An escaped backslash, then four quotes; an escaped quote, then five (measured).
+            "x = \"\"\"ab\\\\\"\"\"\"\n",
+            "x = \"\"\"ab\\\"\"\"\"\"\n",
         ] {
             assert!(refused_by_1x(&doc(text), text).is_some(), "{text:?}");
         }
@@ -240,6 +293,9 @@ mod tests {
             "[x]\n\tsandbox_image = 'a'\n",
             "x = \"\"\"ab\"\"\"\n",
             "x = '''a''b'''\n",
+            // An escaped quote before the closing three is content, not a fourth (measured).
+            "x = \"\"\"ab\\\"\"\"\"\n",
+            "x = \"\"\"ab\\\"\\\"\"\"\"\n",
         ] {
             assert_eq!(refused_by_1x(&doc(text), text), None, "{text:?}");
         }

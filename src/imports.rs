@@ -224,18 +224,32 @@ fn resolve(
         Item::Value(v) => v.as_array().ok_or_else(bad)?,
         _ => return Err(bad()),
     };
+    // A file of version 3 or later is not one for 1.x.
+    let for_1x = doc
+        .get("version")
+        .and_then(Item::as_integer)
+        .is_none_or(|v| v <= 2);
     let mut out = Vec::new();
     for entry in entries.iter() {
         let entry = entry.as_str().ok_or_else(bad)?;
         chain.entries.push((parent.to_string(), entry.to_string()));
         let relative = !entry.starts_with('/');
         let is_glob = entry.contains('*');
-        let path = if is_glob && relative && globs_from_cwd(release) {
+        let path = if is_glob && globs_from_cwd(release) {
+            // These releases glob the entry as written: not cleaned, and a relative one from
+            // the working directory (source: `resolveImports` before 1.6.29 and 1.7.16).
+            if relative {
+                notes.push(format!(
+                    "containerd {} resolves the relative glob `{entry}` in `{parent}` against its working directory (`/` when systemd starts it), not the file's directory; use an absolute path",
+                    release.map_or(String::new(), |r| r.to_string())
+                ));
+            }
+            entry.to_string()
+        } else if is_glob && relative && release.is_none() && for_1x {
             notes.push(format!(
-                "containerd {} resolves the relative glob `{entry}` in `{parent}` against its working directory (`/` when systemd starts it), not the file's directory; use an absolute path",
-                release.map_or(String::new(), |r| r.to_string())
+                "containerd 1.6 before 1.6.29 and 1.7 before 1.7.16 resolve the relative glob `{entry}` in `{parent}` against their working directory (`/` when systemd starts them), not the file's directory, and may load other files; use an absolute path, or pass --containerd-version"
             ));
-            clean(entry)
+            clean(&format!("{}/{entry}", dir(parent)))
         } else if relative {
             clean(&format!("{}/{entry}", dir(parent)))
         } else {

@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod dialect;
 pub mod diff;
+pub mod fields;
 pub mod goglob;
 pub mod imports;
 pub mod managed;

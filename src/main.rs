@@ -483,18 +483,21 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             if let Some((i, e)) = report.unsure {
                 return Err(config_error(files[i].0, e));
             }
-            if let (Some(r), Some((why, help))) = (release, report.refusal) {
+            if let Some((why, help)) = report.refusal {
                 // The same reason `--image` gives.
                 return Err(config_error(
                     label,
-                    pausectl::Error::Refused {
-                        release: r,
-                        why,
-                        help,
-                    },
+                    pausectl::Error::Refused { release, why, help },
                 ));
             }
-            let Some(current) = report.image else {
+            // With the CRI plugin disabled, the image it would use when enabled.
+            let off = report.cri_disabled.is_some();
+            let would = report
+                .source
+                .as_ref()
+                .map(|p| p.image.clone())
+                .or_else(|| release.and_then(|r| r.default_image()).map(str::to_string));
+            let Some(current) = report.image.or(would.filter(|_| off)) else {
                 bail!(
                     "cannot tell which image to move to `{registry}`: nothing in `{label}` sets the sandbox image and {}\nhelp: pass --containerd-version (e.g. 2.1) or use --image",
                     match release {
@@ -1081,10 +1084,12 @@ fn summary(
     missing: bool,
 ) -> String {
     let version = format!("config version {}", report.schema);
-    let was = report
-        .image
-        .as_deref()
-        .unwrap_or("containerd's built-in default");
+    let was = match (&report.image, &report.lines_differ) {
+        _ if report.cri_disabled.is_some() => "none (the CRI plugin is disabled)".into(),
+        (Some(image), _) => image.clone(),
+        (None, Some((a, b))) => format!("(1.x: {a}; 2.x: {b})"),
+        (None, None) => "containerd's built-in default".into(),
+    };
     if !changed {
         format!("pausectl: {label} already pins {after} ({version}); nothing to change")
     } else if args.check || args.dry_run {
@@ -1156,11 +1161,21 @@ fn show(args: Common) -> Result<ExitCode> {
     };
     let image = match (&report.image, release) {
         (Some(i), _) => i.clone(),
+        (None, _) if report.cri_disabled.is_some() => {
+            "none: the CRI plugin is disabled (`disabled_plugins`), so containerd runs no pods"
+                .into()
+        }
+        (None, None) if report.lines_differ.is_some() => {
+            "unknown: containerd 1.x and 2.x read this config differently (see the warning)".into()
+        }
         (None, _) if report.unsure.is_some() && report.refusal.is_none() => {
             "unknown: containerd releases read this config differently (see the warning)".into()
         }
         (None, Some(r)) if report.refusal.is_some() => {
             format!("none: containerd {r} refuses this config and does not start")
+        }
+        (None, None) if report.refusal.is_some() => {
+            "none: containerd refuses this config and does not start (see the warning)".into()
         }
         (None, _) => {
             "unknown: nothing sets it, and the built-in default depends on the containerd release"

@@ -4,13 +4,17 @@
 //! - Files load breadth-first from the main one; the merged `version` is the last non-zero one.
 //! - 1.x replaces each `plugins."<name>"` table wholesale with the last file's, so a drop-in that
 //!   touches the CRI plugin at all erases an earlier pin; a merged version 2+ with a
-//!   `[plugins.cri]` table anywhere is refused; a missing literal import is refused.
-//! - 2.x merges key by key. A file older than the merged version so far is migrated as it
-//!   loads; at the end `cri` is renamed when the main file is version 1, and `sandbox_image`
-//!   moves to `pinned_images.sandbox` when the merged version is 2 (2.3+: always). So in
-//!   2.0–2.2 a version-3 drop-in beside a version-2 main file leaves the main file's
-//!   `sandbox_image` unread. The merged version never goes down. A missing import ends the
-//!   chain (see `imports`).
+//!   `[plugins.cri]` table anywhere is refused.
+//! - 2.x (`LoadConfig` in cmd/containerd/server/config) starts from a default config of the
+//!   newest version it reads and merges each file into it key by key, keeping the last non-zero
+//!   `version`, which can go down. 2.0–2.2 migrate only a version-0 or 1 file as it loads (to
+//!   the version merged so far: `cri` becomes `io.containerd.grpc.v1.cri`); when the merged
+//!   version ends below 3, the CRI plugin's migration moves `sandbox_image` over
+//!   `pinned_images.sandbox`. So a version-1 main file alone, or a version-3 drop-in beside a
+//!   version-2 main file, leaves `sandbox_image` unread. 2.3 (source) migrates every older file
+//!   with the plugins' migrations and refuses a drop-in newer than the main file.
+//! - A missing literal import stops the loading, and every release refuses to start (2.x's
+//!   `config dump` alone goes on with what it loaded; measured with 2.1.9's daemon).
 
 use crate::pin::Pin;
 use crate::release::Release;
@@ -38,6 +42,8 @@ pub struct Facts {
     /// Why containerd 1.x's parser refuses the file although it is TOML 1.0, with its line and
     /// column.
     pub refused_1x: Option<(String, (usize, usize))>,
+    /// Why containerd 2.x refuses the file (and 1.x does not), with its line and column.
+    pub refused_2x: Option<(String, (usize, usize))>,
     /// What makes the image some release uses uncertain, with its line and column.
     pub unsure: Option<(crate::dialect::Unsure, (usize, usize))>,
     /// The plugin names 1.x checks in a version-2 config, in the order it checks them.
@@ -70,13 +76,30 @@ pub struct Outcome {
     pub refusal: Option<(String, String)>,
     /// The pin it uses; `None` for its built-in default.
     pub source: Option<Pin>,
+    /// The `disabled_plugins` entry that turns the CRI plugin off, the file (its index) and the
+    /// line: containerd then runs no pods and uses no sandbox image (`source` is what it would
+    /// use with the plugin on).
+    pub cri_disabled: Option<(String, usize, usize)>,
 }
 
 fn refused(why: impl Into<String>, help: impl Into<String>) -> Outcome {
     Outcome {
         refusal: Some((why.into(), help.into())),
-        source: None,
+        ..Outcome::default()
     }
+}
+
+/// The first `disabled_plugins` entry of `files` that `off` says turns the CRI plugin off.
+fn disabling(
+    files: &[Facts],
+    off: impl Fn(&Facts, &str) -> bool,
+) -> Option<(String, usize, usize)> {
+    files.iter().enumerate().find_map(|(i, f)| {
+        f.plugin_names
+            .iter()
+            .find(|n| n.kind == "disabled plugin" && off(f, &n.name))
+            .map(|n| (n.name.clone(), i, n.line))
+    })
 }
 
 /// Releases before the version check (1.6.32, 1.7.17) read any version above 2 as version 2
@@ -92,7 +115,7 @@ pub fn reads_as_v2(r: Release) -> bool {
 /// names literal imports that do not exist.
 pub fn merge(files: &[Facts], missing: &[String], r: Release) -> Outcome {
     if r.is_2x() {
-        merge_2x(files, !missing.is_empty(), r)
+        merge_2x(files, missing, r)
     } else {
         merge_1x(files, missing, r)
     }
@@ -102,7 +125,7 @@ fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
     if let Some((why, (line, _))) = files.iter().find_map(|f| f.refused_1x.as_ref()) {
         return refused(
             format!("{why} (line {line})"),
-            "write it as every TOML parser reads it (containerd 2.x reads it as it is)",
+            "change that line so that 1.x reads it too (2.x reads it as it is)",
         );
     }
     if let Some(m) = missing.first() {
@@ -161,16 +184,24 @@ fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
             "name the plugin in full, or remove it",
         );
     }
+    // A version-1 merge matches `disabled_plugins` to plugin ids (`cri`), a later one to full
+    // names (measured with 1.6.20 and 1.7.24, imports included).
+    let cri = if version <= 1 {
+        "cri"
+    } else {
+        "io.containerd.grpc.v1.cri"
+    };
     // A version-1 merge reads the CRI plugin's settings from `cri` only (measured: a table under
     // the full name is ignored there).
     let table = if version <= 1 { short } else { full };
     Outcome {
-        refusal: None,
         source: table.flatten(),
+        cri_disabled: disabling(files, |_, name| name == cri),
+        ..Outcome::default()
     }
 }
 
-fn merge_2x(files: &[Facts], missing: bool, r: Release) -> Outcome {
+fn merge_2x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
     if let Some(i) = files.iter().position(|f| f.bom) {
         let which = if i == 0 {
             "the config"
@@ -182,42 +213,101 @@ fn merge_2x(files: &[Facts], missing: bool, r: Release) -> Outcome {
             "remove the first 3 bytes of that file",
         );
     }
-    let root = files.first().map_or(0, |f| f.version);
-    let mut version = 0;
-    let (mut k1, mut k2, mut k3) = (None, None, None);
-    for f in files {
-        let (mut f1, mut f2, mut f3) = (f.k1.clone(), f.k2.clone(), f.k3.clone());
-        // A file older than what is merged so far is migrated as it loads.
-        if f.version < version {
-            if f.version <= 1 && version >= 2 && f1.is_some() {
-                f2 = f1.take();
-            }
-            if f.version <= 2 && version >= 3 {
-                f3 = f2.take().or(f3);
-            }
-        }
-        k1 = f1.or(k1);
-        k2 = f2.or(k2);
-        k3 = f3.or(k3);
-        // A migrated file now has the merged version: the merge's version never goes down.
-        version = version.max(f.version);
-    }
-    // 2.1.9 skips its version check when an import is missing (measured).
-    if version == 4 && !r.at_least(2, 3) && !missing {
+    if let Some((why, (line, _))) = files.iter().find_map(|f| f.refused_2x.as_ref()) {
         return refused(
-            "it does not read config version 4",
-            "use `version = 3` for containerd 2.0–2.2",
+            format!("{why} (line {line})"),
+            "spell the key in lower case, with a value of that type",
         );
     }
-    if root <= 1 && k1.is_some() {
-        k2 = k1;
+    // Loading stops at a missing file and the daemon refuses to start (`config dump` alone goes
+    // on with what it loaded: measured with 2.1.9's daemon).
+    if let Some(m) = missing.first() {
+        return refused(
+            format!("the imported file `{m}` does not exist"),
+            "create it, or remove it from `imports`",
+        );
     }
-    if version == 2 || r.at_least(2, 3) {
+    // `LoadConfig` (cmd/containerd/server/config) starts from the default config, whose version
+    // is the newest the release reads, and merges each file into it key by key.
+    let newest = if r.at_least(2, 3) { 4 } else { 3 };
+    let mut version = newest;
+    let mut root = 0;
+    let (mut k2, mut k3) = (None, None);
+    for f in files {
+        let (mut f2, mut f3) = (f.k2.clone(), f.k3.clone());
+        let mut v = f.version;
+        // Migrating a version-1 file renames `cri` to `io.containerd.grpc.v1.cri`.
+        let rename = |f2: &mut Option<Pin>| {
+            if f.cri_short {
+                *f2 = f.k1.clone();
+            }
+        };
+        if r.at_least(2, 3) {
+            // 2.3 (source): a drop-in may not be newer than the main config, and each file is
+            // migrated to the merged version with the plugins' own migrations, which move
+            // `sandbox_image` to `pinned_images.sandbox`.
+            if root == 0 {
+                root = v;
+            }
+            if v > root {
+                return refused(
+                    format!("a drop-in has version {v}, higher than the main config's {root}"),
+                    format!("give the drop-in `version = {root}`"),
+                );
+            }
+            if v < version {
+                if v <= 1 {
+                    rename(&mut f2);
+                }
+                f3 = f2.clone().or(f3);
+                v = version;
+            }
+        } else if v == 0 || v == 1 {
+            // 2.0–2.2: only a version-0 or 1 file is migrated as it loads, to the version
+            // merged so far; a version-2 file is merged as it is.
+            if version >= 2 {
+                rename(&mut f2);
+            }
+            v = v.max(version);
+        }
+        k2 = f2.or(k2);
+        k3 = f3.or(k3);
+        // The merge keeps the last non-zero version, which can go down.
+        if v != 0 {
+            version = v;
+        }
+    }
+    if version > newest {
+        return refused(
+            format!("it does not read config version {version}"),
+            format!("use `version = {newest}`"),
+        );
+    }
+    // Pods need the CRI service and the image and runtime plugins it is built from; a version-1
+    // file's `cri` is renamed as it loads (source; 2.x's `config dump` shows a disabled
+    // plugin's settings all the same).
+    let off = |f: &Facts, name: &str| {
+        let name = if f.version <= 1 && name == "cri" {
+            "io.containerd.grpc.v1.cri"
+        } else {
+            name
+        };
+        matches!(
+            name,
+            "io.containerd.grpc.v1.cri"
+                | "io.containerd.cri.v1.images"
+                | "io.containerd.cri.v1.runtime"
+        )
+    };
+    // An older merged version has the CRI plugin's migration run on it at start, which moves
+    // `sandbox_image` over `pinned_images.sandbox`.
+    if version < newest {
         k3 = k2.or(k3);
     }
     Outcome {
-        refusal: None,
         source: k3,
+        cri_disabled: disabling(files, off),
+        ..Outcome::default()
     }
 }
 
@@ -270,6 +360,7 @@ mod tests {
             k3,
             bom: false,
             refused_1x: None,
+            refused_2x: None,
             unsure: None,
             plugin_names,
         }
@@ -384,17 +475,48 @@ mod tests {
         let t15 = [facts(0, pin(0, "short:1"), pin(0, "full:1"), None, false)];
         assert_eq!(image(&t15, "1.7.24"), Ok(Some("short:1".into())));
         assert_eq!(image(&t15, "2.1.9"), Ok(None));
-        // A missing literal import: refused by 1.x, skipped by 2.x.
+        // A missing literal import: every daemon refuses to start.
         let one = [facts(2, None, None, None, false)];
-        assert!(
-            merge(&one, &["x.toml".into()], Release::parse("1.7").unwrap())
-                .refusal
-                .is_some()
-        );
-        assert!(
-            merge(&one, &["x.toml".into()], Release::parse("2.1").unwrap())
-                .refusal
-                .is_none()
-        );
+        for r in ["1.7", "2.1"] {
+            let o = merge(&one, &["x.toml".into()], Release::parse(r).unwrap());
+            assert!(o.refusal.is_some(), "{r}");
+        }
+    }
+
+    /// 2.0–2.2 migrate only version-0/1 files as they load, and the CRI plugin's migration runs
+    /// when the merged version ends below 3 (measured with 2.1.9: `v2-*-chain-*` cases).
+    #[test]
+    fn two_x_migrates_old_files_and_then_the_merge() {
+        let v21 = "2.1.9";
+        // A version-1 main pin, then a version-2 drop-in's: the drop-in's wins.
+        let a = [
+            facts(0, pin(0, "main:1"), None, None, false),
+            facts(2, None, pin(1, "drop:2"), None, false),
+        ];
+        assert_eq!(image(&a, v21), Ok(Some("drop:2".into())));
+        // A version-3 main pin beats a version-1 drop-in's `[plugins.cri]`, migrated to 3.
+        let b = [
+            facts(3, None, None, pin(0, "main:3"), false),
+            facts(0, pin(1, "drop:1"), None, None, false),
+        ];
+        assert_eq!(image(&b, v21), Ok(Some("main:3".into())));
+        // A version-1 drop-in beside a version-2 main file is migrated to 2 and then read.
+        let c = [
+            facts(2, None, None, None, false),
+            facts(1, pin(1, "drop:1"), None, None, false),
+        ];
+        assert_eq!(image(&c, v21), Ok(Some("drop:1".into())));
+        // ... and beside a version-3 one to 3: unread.
+        let d = [
+            facts(3, None, None, None, false),
+            facts(1, pin(1, "drop:1"), None, None, false),
+        ];
+        assert_eq!(image(&d, v21), Ok(None));
+        // 2.3 (source) refuses a drop-in newer than the main config.
+        let e = [
+            facts(2, None, pin(0, "main:2"), None, false),
+            facts(3, None, None, None, false),
+        ];
+        assert!(image(&e, "2.3.0").is_err());
     }
 }

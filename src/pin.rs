@@ -1,7 +1,8 @@
 //! The sandbox image pin: which of the config's keys each containerd release honours, what image
 //! it will use, and the rewrite that pins a new one. String in, string out; no I/O.
 
-use crate::dialect;
+use crate::dialect::{self, Affects};
+use crate::fields;
 use crate::merge::{self, Facts, Outcome, PluginName};
 use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Schema};
@@ -53,10 +54,10 @@ pub enum Error {
         at: (usize, usize),
     },
     /// The release that reads the file refuses to load it, whatever the pin.
-    #[error("containerd {release} refuses this file and would not start: {why}")]
+    #[error("{} refuses this file and would not start: {why}", who(.release))]
     Refused {
-        /// The release.
-        release: Release,
+        /// The release; `None`: every release.
+        release: Option<Release>,
         /// Why it refuses the file.
         why: String,
         /// What to do about it.
@@ -65,6 +66,13 @@ pub enum Error {
     /// The rewrite did not come out as intended; nothing is written.
     #[error("internal check failed ({0}); the file is left as it was, please report this")]
     Verify(String),
+}
+
+/// "containerd 1.7", or every release.
+fn who(release: &Option<Release>) -> String {
+    release.map_or("every containerd release".into(), |r| {
+        format!("containerd {r}")
+    })
 }
 
 impl Error {
@@ -131,6 +139,11 @@ pub struct Report {
     /// Why pausectl cannot tell which image the release uses (the file it is in, and the
     /// error `set` gives for it); `image` is then `None`.
     pub unsure: Option<(usize, Error)>,
+    /// With the release unknown, what 1.x and 2.x do when they differ (an image, "its built-in
+    /// default" or "refuses to start"); `image` is then `None`.
+    pub lines_differ: Option<(String, String)>,
+    /// The `disabled_plugins` entry that turns the CRI plugin off; `image` is then `None`.
+    pub cri_disabled: Option<String>,
 }
 
 /// The result of pinning an image.
@@ -153,6 +166,8 @@ struct Parsed {
     unsure: Option<dialect::Unsure>,
     /// Why containerd 1.x's parser refuses it, and where.
     refused_1x: Option<(String, usize)>,
+    /// Why containerd 2.x refuses it (and 1.x does not), and where.
+    refused_2x: Option<(String, usize)>,
 }
 
 impl Parsed {
@@ -221,12 +236,12 @@ fn parse(text: &str) -> Result<Parsed, Error> {
     let schema = match Schema::of(&doc) {
         Ok(s) => s,
         Err(v) => match odd_version(&doc) {
-            Some((schema, why)) => {
+            Some((schema, why, affects)) => {
                 unsure = unsure.or(Some(dialect::Unsure {
                     why,
                     help: "use `version = 2` (containerd 1.3 to 2.x) or `version = 3` (2.x)".into(),
                     offset: v.offset,
-                    only_1x: false,
+                    affects,
                 }));
                 schema
             }
@@ -238,6 +253,24 @@ fn parse(text: &str) -> Result<Parsed, Error> {
             }
         },
     };
+    let mistyped = fields::mistyped(&doc);
+    if let Some(m) = mistyped.as_ref().filter(|m| m.every) {
+        return Err(Error::Invalid {
+            message: format!(
+                "containerd reads `{}` as {}, and every release refuses to start with another value there",
+                m.name, m.want
+            ),
+            help: format!("give `{}` {}, or remove it", m.name, m.want),
+            at: position(raw, m.offset),
+        });
+    }
+    let refused_2x = mistyped.map(|m| {
+        let why = format!(
+            "`{}`, in another case, is read by 2.x (not 1.x), which wants {} there",
+            m.name, m.want
+        );
+        (why, m.offset)
+    });
     let refused_1x = dialect::refused_by_1x(&doc, raw);
     // Version 2 and later want full plugin URIs here; every release refuses a short name.
     for key in ["disabled_plugins", "required_plugins"] {
@@ -268,26 +301,28 @@ fn parse(text: &str) -> Result<Parsed, Error> {
         schema,
         unsure,
         refused_1x,
+        refused_2x,
     })
 }
 
-/// A `version` that containerd loads although it is none of 1 to 4, the schema its keys are
-/// read in, and what containerd does (measured with 1.6.20, 1.7.24, 2.1.9).
-fn odd_version(doc: &ImDocument<String>) -> Option<(Schema, String)> {
+/// A `version` that containerd reads although it is none of 1 to 4: the schema its keys are
+/// read in, what containerd does, and for which releases that is uncertain (measured with
+/// 1.6.20, 1.7.24, 2.1.9).
+fn odd_version(doc: &ImDocument<String>) -> Option<(Schema, String, Affects)> {
     let v = doc.get("version")?.as_integer()?;
     if v < 0 {
         return Some((
             Schema::V2,
             format!("containerd reads `version = {v}` like version 2, but without its checks"),
+            Affects::Every,
         ));
     }
-    let imports = doc.iter().any(|(k, i)| {
-        k.eq_ignore_ascii_case("imports") && i.as_array().is_some_and(|a| !a.is_empty())
-    });
-    (v >= 5 && imports).then(|| {
+    // The merge refuses it, or reads it as version 2 on 1.6 before 1.6.32.
+    (v >= 5).then(|| {
         (
-            Schema::V4,
-            format!("containerd refuses `version = {v}`, except 2.x when an import is missing (it then skips its version check)"),
+            Schema::V2,
+            format!("containerd refuses `version = {v}`, except 1.6 before 1.6.32, which reads it as version 2"),
+            Affects::UnknownRelease,
         )
     })
 }
@@ -325,6 +360,10 @@ fn facts(p: &Parsed, file: usize) -> Result<Facts, Error> {
         cri_short: table("cri"),
         cri_full: table("io.containerd.grpc.v1.cri"),
         bom: p.bom,
+        refused_2x: p
+            .refused_2x
+            .as_ref()
+            .map(|(why, at)| (why.clone(), position(p.raw(), *at))),
         refused_1x: p
             .refused_1x
             .as_ref()
@@ -458,22 +497,14 @@ fn report(
             ));
         }
     }
-    if release.is_none_or(|r| r.is_2x()) {
-        for m in missing {
-            warnings.push(format!("the imported file `{m}` does not exist: containerd 2.x stops loading imports there (files after it are not read), 1.x refuses to start"));
-        }
-    }
 
+    let mut lines_differ = None;
     let outcome = match release {
         Some(r) => merge::merge(facts, missing, r),
-        None if labels.len() == 1 && missing.is_empty() => Outcome {
-            refusal: None,
-            source: unknown_release(main),
-        },
         None => {
-            // Imports: 1.x and 2.x merge differently. Say an image only when both agree (1.x
-            // does not read a version-3 config, so then only 2.x counts).
-            let [old, new] = both_lines();
+            // 1.x and 2.x read keys and merge imports differently. Say an image only when both
+            // agree (1.x does not read a version-3 config, so then only 2.x counts).
+            let [old, new] = both_lines(main.schema);
             let b = merge::merge(facts, missing, new);
             let a = merge::merge(facts, missing, old);
             // 1.x refusing a version-3+ config is expected, not a disagreement.
@@ -482,25 +513,43 @@ fn report(
             } else {
                 a
             };
-            let image = |o: &Outcome| o.source.as_ref().map(|p| p.image.clone());
-            if a.refusal.is_none() && image(&a) == image(&b) {
+            let said = |o: &Outcome| match (&o.refusal, &o.source, &o.cri_disabled) {
+                (Some(_), _, _) => "refuses to start".to_string(),
+                (None, _, Some(_)) => "the CRI plugin is disabled".into(),
+                (None, Some(p), None) => p.image.clone(),
+                (None, None, None) => "its built-in default".into(),
+            };
+            if said(&a) == said(&b) {
                 b
             } else {
+                let (a, b) = (said(&a), said(&b));
                 warnings.push(format!(
-                    "with these imports containerd 1.x and 2.x do not use the same sandbox image (1.x: {}; 2.x: {}); pass --containerd-version to see which applies",
-                    a.refusal.as_ref().map_or_else(|| image(&a).unwrap_or("its built-in default".into()), |_| "refuses to start".into()),
-                    image(&b).unwrap_or("its built-in default".into()),
+                    "pausectl cannot tell which sandbox image containerd uses: 1.x and 2.x read {} differently (1.x: {a}; 2.x: {b}); pass --containerd-version to see which applies",
+                    if labels.len() > 1 { "these files" } else { "this config" },
                 ));
+                lines_differ = Some((a, b));
                 Outcome::default()
             }
         }
     };
-    if let (Some(r), Some((why, help))) = (release, &outcome.refusal) {
+    if let Some((why, help)) = &outcome.refusal {
+        let who = who(&release);
         warnings.push(format!(
-            "containerd {r} refuses this config and will not start: {why}; {help}"
+            "{who} refuses this config and will not start: {why}; {help}"
+        ));
+    }
+    if let Some((name, i, line)) = &outcome.cri_disabled {
+        let place = if *i == 0 {
+            format!("line {line}")
+        } else {
+            format!("`{}` line {line}", labels[*i])
+        };
+        warnings.push(format!(
+            "`disabled_plugins` turns off the CRI plugin (`{name}`, {place}): containerd runs no pods, so it uses no sandbox image until that entry is removed"
         ));
     }
     let mut image = match (&outcome.refusal, &outcome.source) {
+        _ if outcome.cri_disabled.is_some() => None,
         (Some(_), _) => None,
         (None, Some(pin)) => Some(pin.image.clone()),
         (None, None) => release.and_then(|r| r.default_image()).map(str::to_string),
@@ -512,7 +561,8 @@ fn report(
         .enumerate()
         .find_map(|(i, f)| {
             let (u, at) = f.unsure.as_ref()?;
-            (!u.only_1x || release.is_none_or(|r| !r.is_2x()))
+            u.affects
+                .applies(release)
                 .then(|| (i, u.why.clone(), u.help.clone(), *at))
         })
         .or_else(|| {
@@ -555,6 +605,8 @@ fn report(
         refusal: outcome.refusal,
         bom: main.bom,
         unsure,
+        lines_differ,
+        cri_disabled: outcome.cri_disabled.map(|(name, _, _)| name),
     }
 }
 
@@ -574,18 +626,11 @@ pub fn cri_settings(text: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// A 1.x and a 2.x release, for when the release is unknown and both merge rules must agree.
-fn both_lines() -> [Release; 2] {
-    ["1.7", "2.1"].map(|v| Release::parse(v).expect("a valid release"))
-}
-
-/// With the release unknown, a lone file is read as the release its schema is meant for.
-fn unknown_release(f: &Facts) -> Option<Pin> {
-    match f.schema {
-        Schema::V1 => f.k1.clone().or(f.k3.clone()),
-        Schema::V2 => f.k2.clone().or(f.k3.clone()),
-        Schema::V3 | Schema::V4 => f.k3.clone(),
-    }
+/// A 1.x and a 2.x release, for when the release is unknown and both merge rules must agree:
+/// for a version-4 config, the first 2.x that reads it.
+fn both_lines(schema: Schema) -> [Release; 2] {
+    let two = if schema == Schema::V4 { "2.3" } else { "2.1" };
+    ["1.7", two].map(|v| Release::parse(v).expect("a valid release"))
 }
 
 /// What one file alone tells about the release that reads it.
@@ -614,6 +659,14 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
         warnings.push(format!(
             "containerd {r} reads a version-{} config as version 2 and ignores `pinned_images.sandbox`; use `version = 2` for 1.x",
             p.schema
+        ));
+    }
+    if let Some(r) = r.filter(|r| merge::reads_as_v2(*r))
+        && f.version >= 5
+    {
+        warnings.push(format!(
+            "containerd {r} reads `version = {}` as version 2, and newer releases refuse to start with it; use `version = 2`",
+            f.version
         ));
     }
     if f.cri_short && p.schema != Schema::V1 && !known_1x {
@@ -658,26 +711,26 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
     if p.bom && !r.is_some_and(|r| r.is_2x()) {
         warnings.push("the file starts with a UTF-8 byte-order mark, which containerd 2.x refuses; remove the first 3 bytes".into());
     }
-    if disables_cri(&p.doc) {
-        warnings.push("`disabled_plugins` turns off the CRI plugin: no sandbox image is used until it is enabled".into());
-    }
     warnings
-}
-
-fn disables_cri(doc: &ImDocument<impl AsRef<str>>) -> bool {
-    let Some(Item::Value(Value::Array(a))) = doc.as_table().get("disabled_plugins") else {
-        return false;
-    };
-    a.iter()
-        .any(|v| matches!(v.as_str(), Some("cri" | "io.containerd.grpc.v1.cri")))
 }
 
 /// A key path, such as [`KEY_V2`].
 type Key = &'static [&'static str];
 
 /// The keys a rewrite sets, adding them where missing, and those it updates only where present.
-fn targets(schema: Schema, release: Option<Release>) -> (Vec<Key>, Vec<Key>) {
+/// `merged_1x` is the version 1.x merges the chain to, the last non-zero one.
+fn targets(schema: Schema, release: Option<Release>, merged_1x: i64) -> (Vec<Key>, Vec<Key>) {
     match schema {
+        // A version-1 file in a chain that 1.x merges to version 2 or later: 1.x reads the
+        // version-2 key there and refuses `[plugins.cri]` (measured with 1.6.20 and 1.7.24).
+        Schema::V1 if merged_1x >= 2 && release.is_none_or(|r| !r.is_2x()) => {
+            let add = if release.is_none() {
+                vec![KEY_V2, KEY_V3]
+            } else {
+                vec![KEY_V2]
+            };
+            (add, vec![KEY_V3])
+        }
         // containerd 2.0–2.2 ignore the version-1 key; the version-3 key makes 2.x honour the
         // pin, and 1.x ignores it.
         Schema::V1 if release.is_some_and(|r| !r.is_2x()) => (vec![KEY_V1], vec![KEY_V3]),
@@ -716,7 +769,7 @@ fn edit(
         {
             continue;
         }
-        if p.schema == Schema::V1 && *key == KEY_V3 && !present {
+        if p.schema == Schema::V1 && *key == KEY_V3 && !present && add.contains(&KEY_V1) {
             notes.push("version-1 config: containerd 2.0–2.2 ignore `[plugins.cri] sandbox_image`, so pausectl also set `[plugins.\"io.containerd.cri.v1.images\".pinned_images] sandbox`, which 2.x reads and 1.x ignores".into());
         }
         let edit = splice::set(&cur.doc, key, image, style).map_err(|w| Error::Verify(w.path))?;
@@ -731,6 +784,7 @@ fn edit(
             schema: p.schema,
             unsure,
             refused_1x,
+            refused_2x: p.refused_2x.clone(),
         });
     }
     if let Some(n) = &new {
@@ -867,6 +921,17 @@ fn set_files(
     if let Some((i, e)) = before.unsure.clone() {
         return Err((i, e));
     }
+    // With the release unknown, a chain that no release loads is not one to pin in.
+    if let (None, Some((why, help))) = (release, &before.refusal) {
+        return Err((
+            0,
+            Error::Refused {
+                release: None,
+                why: why.clone(),
+                help: help.clone(),
+            },
+        ));
+    }
     let mut notes = Vec::new();
     let mut edit_file = |new: &mut [Option<Parsed>], i: usize, add: &[Key], update: &[Key]| {
         let (n, more) =
@@ -877,7 +942,8 @@ fn set_files(
         notes.extend(more);
         Ok::<(), (usize, Error)>(())
     };
-    let (add, update) = targets(old_facts[primary].schema, release);
+    let merged_1x = old_facts.iter().rev().map(|f| f.version).find(|v| *v != 0);
+    let (add, update) = targets(old_facts[primary].schema, release, merged_1x.unwrap_or(0));
     edit_file(&mut new, primary, &add, &update)?;
     let others = [KEY_V1, KEY_V2, KEY_V3];
     for i in primary + 1..files.len() {
@@ -886,7 +952,7 @@ fn set_files(
     // Without a release, both merge rules must end on the image.
     let releases = match release {
         Some(r) => vec![r],
-        None => both_lines().to_vec(),
+        None => both_lines(old_facts[0].schema).to_vec(),
     };
     for round in 0..=files.len() + 1 {
         let facts = all_facts(&current(&new, &old))?;
@@ -909,6 +975,19 @@ fn set_files(
     let now = current(&new, &old);
     let facts = all_facts(&now)?;
     let after = report(&labels, &now, &facts, missing, release);
+    // A release that loaded the files before must still load them; with the release unknown,
+    // so must a 1.6 before 1.6.32 (it reads a version-3 file as version 2).
+    let old_1_6 = Release::parse("1.6.20").filter(|_| release.is_none());
+    if let Some(r) = old_1_6 {
+        let o = merge::merge(&facts, missing, r);
+        if let Some((why, help)) = o
+            .refusal
+            .filter(|_| merge::merge(&old_facts, missing, r).refusal.is_none())
+        {
+            let release = Some(r);
+            return Err((0, Error::Refused { release, why, help }));
+        }
+    }
     for r in &releases {
         let o = merge::merge(&facts, missing, *r);
         // A release that loaded the files before must still load them.
@@ -917,7 +996,7 @@ fn set_files(
             return Err((
                 0,
                 Error::Refused {
-                    release: *r,
+                    release: Some(*r),
                     why,
                     help,
                 },
@@ -1261,7 +1340,7 @@ mod tests {
             unknown
                 .warnings
                 .iter()
-                .any(|w| w.contains("1.x and 2.x do not use the same"))
+                .any(|w| w.contains("1.x and 2.x read these files differently"))
         );
         // Errors name the file they are in.
         assert_eq!(
@@ -1279,9 +1358,13 @@ mod tests {
             Some((2, 5))
         );
         assert!(matches!(
-            set("version = 5\n", IMG, None),
+            set("version = \"2\"\n", IMG, None),
             Err(Error::Version { at: (1, 11), .. })
         ));
+        // No release reads `version = 5` but 1.6 before 1.6.32: with the release unknown,
+        // pausectl cannot tell.
+        let e = set("version = 5\n", IMG, None).unwrap_err();
+        assert!(matches!(e, Error::Invalid { at: (1, 11), .. }), "{e:?}");
         let e = set(
             "version = 2\n[plugins]\n\"io.containerd.grpc.v1.cri\" = 7\n",
             IMG,

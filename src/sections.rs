@@ -1,10 +1,12 @@
 //! A quick look at a large config: where its table headers are, so that only the tables that
 //! hold or lead to the pin need toml_edit's full parse.
 //!
-//! [`reduce`] keeps the root section (`version`, `imports`, `disabled_plugins`) and every table
-//! under `[plugins]` that belongs to the CRI plugins (`cri`, `io.containerd.grpc.v1.cri`,
-//! `io.containerd.cri.v1.images`), keeps only the header of other plugins' tables (their names
-//! matter to 1.x), and blanks every other table down to its line breaks. Lines
+//! [`reduce`] keeps the root section (`version`, `imports`, `disabled_plugins`), the tables of
+//! containerd's own typed settings (`[grpc]`, `[debug]`..., whose types [`crate::fields`]
+//! checks) and every table under `[plugins]` that belongs to the CRI plugins (`cri`,
+//! `io.containerd.grpc.v1.cri`, `io.containerd.cri.v1.images`), keeps only the header of other
+//! plugins' tables (their names matter to 1.x), and blanks every other table down to its line
+//! breaks. Lines
 //! and columns of what is kept stay where they were, so every position in a message is right.
 //! The blanked tables get a structural check only (strings, comments and brackets close), not
 //! toml_edit's full TOML 1.0 check: that is the price of reading 10 MB as fast as sed does.
@@ -118,7 +120,10 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
                 let (path, end) = header(text, i)?;
                 // `PLUGINS` too: a key in another case must be seen (`dialect`).
                 let plugins = path[0].eq_ignore_ascii_case("plugins");
-                let wanted = plugins && path.get(1).is_none_or(|p| PLUGINS.contains(&p.as_str()));
+                let wanted = plugins && path.get(1).is_none_or(|p| PLUGINS.contains(&p.as_str()))
+                    || crate::fields::TABLES
+                        .iter()
+                        .any(|t| path[0].eq_ignore_ascii_case(t));
                 // Another plugin's first table: its header alone, for the plugin's name (1.x
                 // checks every name).
                 let named = plugins && !wanted && names.insert(path[1].clone());
@@ -286,12 +291,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_the_cri_tables_and_blanks_the_rest_line_for_line() {
-        let text = "version = 3 # v\n[plugins.'io.containerd.cri.v1.runtime'.x]\n  a = \"[not = header]\"\n  b = [\n[1], # [c]\n]\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = 'r/p:1'\n[ grpc ]\nx = '''\n[y]\n'''\n[[plugins.\"\\u0063ri\".z]]\n";
+    fn keeps_the_cri_and_typed_tables_and_blanks_the_rest_line_for_line() {
+        let text = "version = 3 # v\n[plugins.'io.containerd.cri.v1.runtime'.x]\n  a = \"[not = header]\"\n  b = [\n[1], # [c]\n]\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = 'r/p:1'\n[ other ]\nx = '''\n[y]\n'''\n[ GRPC ]\n  uid = 0\n[[plugins.\"\\u0063ri\".z]]\n";
         let r = reduce(text).unwrap();
         assert_eq!(
             r.text,
-            "version = 3 # v\n[plugins.'io.containerd.cri.v1.runtime'.x]\n\n\n\n\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = 'r/p:1'\n\n\n\n\n[[plugins.\"\\u0063ri\".z]]\n"
+            "version = 3 # v\n[plugins.'io.containerd.cri.v1.runtime'.x]\n\n\n\n\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = 'r/p:1'\n\n\n\n\n[ GRPC ]\n  uid = 0\n[[plugins.\"\\u0063ri\".z]]\n"
         );
         assert_eq!(r.text.lines().count(), text.lines().count());
         // An edit inside a kept part goes back to the same place in the original.
