@@ -1,4 +1,5 @@
-//! Runs every case in `testdata/cases/`: one folder per case, run with the real binary.
+//! Runs every case in `testdata/cases/`: one folder per case, run with the real binary, each a
+//! test of its own (`cargo test --test cases -- <folder name>` runs one).
 //!
 //! - `args`: the command line after `pausectl`, one argument per line; the config is `config.toml`
 //!   in a fresh temp directory (the working directory), so diffs are labelled `config.toml`.
@@ -17,6 +18,7 @@
 mod common;
 
 use common::{copy_tree, list_dirs, list_tree};
+use libtest_mimic::{Arguments, Failed, Trial};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -166,29 +168,25 @@ fn run_case(case: &Path) -> Result<(), String> {
     }
 }
 
-#[test]
-fn cases() {
+/// One test per case folder, named after it: `cargo test --test cases -- <name>` runs one.
+fn main() -> std::process::ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
     let mut cases: Vec<_> = fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     cases.sort();
-    assert!(
-        cases.len() >= 30,
-        "only {} cases in {}",
-        cases.len(),
-        root.display()
-    );
-    let mut failed = Vec::new();
-    for case in &cases {
-        if let Err(e) = run_case(case) {
-            failed.push(format!(
-                "--- {}\n{e}",
-                case.file_name().unwrap().to_string_lossy()
-            ));
+    let count = cases.len();
+    let mut trials = vec![Trial::test("at_least_30_cases", move || {
+        if count >= 30 {
+            Ok(())
+        } else {
+            Err(format!("only {count} cases in testdata/cases").into())
         }
-    }
-    println!("{} cases, {} failed", cases.len(), failed.len());
-    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+    })];
+    trials.extend(cases.into_iter().map(|case| {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        Trial::test(name, move || run_case(&case).map_err(Failed::from))
+    }));
+    libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
 }
