@@ -5,24 +5,28 @@
 //! and reports. Reading, writing and printing live in the binary and [`atomic`].
 
 pub mod atomic;
+mod config;
 pub mod dialect;
 pub mod diff;
+mod facts;
 pub mod fields;
 pub mod goglob;
 pub mod imports;
+mod inspect;
 pub mod managed;
 pub mod merge;
-pub mod pin;
 pub mod reference;
 pub mod release;
+mod rewrite;
 pub mod schema;
 pub mod sections;
 pub mod splice;
+mod verify;
 
-pub use pin::{
-    ChainChange, Change, Error, Pin, Report, fresh, inspect, inspect_chain, set, set_chain,
-    set_chain_at,
-};
+pub use config::Error;
+pub use facts::Pin;
+pub use inspect::{Report, cri_settings, inspect, inspect_chain};
 pub use reference::{ImageRef, RefError, Registry};
 pub use release::Release;
+pub use rewrite::{ChainChange, Change, fresh, set, set_chain, set_chain_at};
 pub use schema::Schema;

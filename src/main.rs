@@ -1035,7 +1035,7 @@ fn plan_drop_in(
     // would drop every other CRI setting of the files before it.
     if release.map_or(schema <= Schema::V2, |r| !r.is_2x()) {
         for (file, text) in &chain.files[..primary] {
-            if !pausectl::pin::cri_settings(text).is_empty() {
+            if !pausectl::cri_settings(text).is_empty() {
                 bail!(
                     "containerd 1.x replaces the whole CRI plugin table of `{file}` with the drop-in's, which would drop its other CRI settings\nhelp: run without --drop-in to pin the image in `{file}` itself, or pass --containerd-version with the 2.x release that reads this config (e.g. 2.1)"
                 );

@@ -16,58 +16,8 @@
 //! - A missing literal import stops the loading, and every release refuses to start (2.x's
 //!   `config dump` alone goes on with what it loaded; measured with 2.1.9's daemon).
 
-use crate::pin::Pin;
+use crate::facts::{Facts, Pin};
 use crate::release::Release;
-use crate::schema::Schema;
-
-/// What one file says that matters for the merge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Facts {
-    /// The file's schema.
-    pub schema: Schema,
-    /// The `version` as written; 0 when absent.
-    pub version: i64,
-    /// `[plugins.cri] sandbox_image`.
-    pub k1: Option<Pin>,
-    /// `[plugins."io.containerd.grpc.v1.cri"] sandbox_image`.
-    pub k2: Option<Pin>,
-    /// `[plugins."io.containerd.cri.v1.images".pinned_images] sandbox`.
-    pub k3: Option<Pin>,
-    /// `plugins.cri` is a table, in any spelling.
-    pub cri_short: bool,
-    /// `plugins."io.containerd.grpc.v1.cri"` is a table, in any spelling.
-    pub cri_full: bool,
-    /// The file starts with a UTF-8 byte-order mark.
-    pub bom: bool,
-    /// Why containerd 1.x's parser refuses the file although it is TOML 1.0, with its line and
-    /// column.
-    pub refused_1x: Option<(String, (usize, usize))>,
-    /// Why containerd 2.x refuses the file (and 1.x does not), with its line and column.
-    pub refused_2x: Option<(String, (usize, usize))>,
-    /// What makes the image some release uses uncertain, with its line and column.
-    pub unsure: Option<(crate::dialect::Unsure, (usize, usize))>,
-    /// The plugin names 1.x checks in a version-2 config, in the order it checks them.
-    pub plugin_names: Vec<PluginName>,
-}
-
-/// A plugin name: a key under `plugins` or an entry of `disabled_plugins` or
-/// `required_plugins`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginName {
-    /// `"disabled plugin"`, `"required plugin"` or `"plugin key"`, as containerd's message says.
-    pub kind: &'static str,
-    pub name: String,
-    pub line: usize,
-}
-
-impl PluginName {
-    /// Whether release `r` (1.x, config version 2 or above) accepts the name: 1.6 wants four
-    /// dot-separated parts, 1.7 also the prefix `io.containerd.` (its `ValidateV2`, measured).
-    pub fn valid_for(&self, r: Release) -> bool {
-        self.name.split('.').count() >= 4
-            && (r.minor < 7 || self.name.starts_with("io.containerd."))
-    }
-}
 
 /// What a release makes of the merged files.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -314,6 +264,8 @@ fn merge_2x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::PluginName;
+    use crate::schema::Schema;
 
     fn pin(file: usize, image: &str) -> Option<Pin> {
         Some(Pin {

@@ -22,6 +22,9 @@ pub enum Schema {
     V4,
 }
 
+/// A key path, such as [`KEY_V2`].
+pub type Key = &'static [&'static str];
+
 /// `[plugins.cri] sandbox_image`: version 1.
 pub const KEY_V1: &[&str] = &["plugins", "cri", "sandbox_image"];
 /// `[plugins."io.containerd.grpc.v1.cri"] sandbox_image`: version 2.

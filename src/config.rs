@@ -1,0 +1,282 @@
+//! A config's text as pausectl reads it: TOML 1.0 parsed once (toml_edit), the byte-order mark
+//! set aside, the schema `version`, and what a release's own parser or decoder reads otherwise
+//! ([`crate::dialect`], [`crate::fields`]). [`Error`] says what is wrong, where, and what to do.
+
+use crate::dialect::{self, Affects};
+use crate::fields;
+use crate::release::Release;
+use crate::schema::Schema;
+use toml_edit::{ImDocument, Item};
+
+pub(crate) const BOM: char = '\u{feff}';
+
+const DEEP_HELP: &str = "pausectl refuses such nesting; containerd may read the file, but none of its settings is deeper than 8 levels: remove what is nested that deep";
+
+/// An error in a config's text: what is wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The text is not TOML 1.0.
+    #[error("invalid TOML: {message}")]
+    Toml {
+        /// The parser's message.
+        message: String,
+        /// Line and column (1-based).
+        at: (usize, usize),
+    },
+    /// `version` is not one containerd reads.
+    #[error("unsupported config `version = {raw}`: containerd reads versions 1 to 4 (an integer)")]
+    Version {
+        /// The value as written.
+        raw: String,
+        /// Line and column (1-based).
+        at: (usize, usize),
+    },
+    /// A table on the pin's path is something else.
+    #[error("`{path}` is {found}, but containerd expects a table or a string there")]
+    WrongType {
+        /// The dotted key path.
+        path: String,
+        /// What it is instead.
+        found: &'static str,
+        /// Line and column (1-based).
+        at: (usize, usize),
+    },
+    /// Every containerd release refuses the file, whatever the pin (measured).
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// What to do about it.
+        help: String,
+        /// Line and column (1-based).
+        at: (usize, usize),
+    },
+    /// The release that reads the file refuses to load it, whatever the pin.
+    #[error("{} refuses this file and would not start: {why}", who(.release))]
+    Refused {
+        /// The release; `None`: every release.
+        release: Option<Release>,
+        /// Why it refuses the file.
+        why: String,
+        /// What to do about it.
+        help: String,
+    },
+    /// The rewrite did not come out as intended; nothing is written.
+    #[error("internal check failed ({0}); the file is left as it was, please report this")]
+    Verify(String),
+}
+
+/// "containerd 1.7", or every release.
+pub(crate) fn who(release: &Option<Release>) -> String {
+    release.map_or("every containerd release".into(), |r| {
+        format!("containerd {r}")
+    })
+}
+
+impl Error {
+    /// Line and column (1-based) of the problem in the file, when there is one.
+    pub fn at(&self) -> Option<(usize, usize)> {
+        match self {
+            Error::Toml { at, .. }
+            | Error::Version { at, .. }
+            | Error::WrongType { at, .. }
+            | Error::Invalid { at, .. } => Some(*at),
+            Error::Refused { .. } | Error::Verify(_) => None,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn help(&self) -> String {
+        let text = match self {
+            Error::Toml { .. } => {
+                "pausectl edits only strict TOML 1.0, the part every containerd release reads; fix the line and run again"
+            }
+            Error::Version { .. } => {
+                "containerd 1.7 and 2.x refuse it; use `version = 2` (containerd 1.3 to 2.x) or `version = 3` (containerd 2.x)"
+            }
+            Error::WrongType { .. } => "fix or remove that key; containerd refuses it too",
+            Error::Refused { help, .. } | Error::Invalid { help, .. } => help,
+            Error::Verify(_) => "run with --dry-run to see the intended change",
+        };
+        text.to_string()
+    }
+}
+
+/// A file parsed once, owning its text (without the byte-order mark, which `bom` records).
+pub(crate) struct Parsed {
+    pub(crate) bom: bool,
+    pub(crate) doc: ImDocument<String>,
+    pub(crate) schema: Schema,
+    /// What some release reads differently ([`dialect`]).
+    pub(crate) unsure: Option<dialect::Unsure>,
+    /// Why containerd 1.x's parser refuses it, and where.
+    pub(crate) refused_1x: Option<(String, usize)>,
+    /// Why containerd 2.x refuses it (and 1.x does not), and where.
+    pub(crate) refused_2x: Option<(String, usize)>,
+}
+
+impl Parsed {
+    pub(crate) fn raw(&self) -> &str {
+        self.doc.raw()
+    }
+
+    /// The text as the file holds it, byte-order mark included.
+    pub(crate) fn text(&self) -> String {
+        if self.bom {
+            format!("{BOM}{}", self.raw())
+        } else {
+            self.raw().to_string()
+        }
+    }
+}
+
+pub(crate) fn position(raw: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(raw.len());
+    while !raw.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &raw[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The first CR that does not start a CRLF (old Mac line endings): TOML 1.0 and containerd 2.x
+/// refuse them.
+pub(crate) fn bare_cr(raw: &str) -> Option<usize> {
+    raw.match_indices('\r')
+        .map(|(i, _)| i)
+        .find(|&i| !raw[i + 1..].starts_with('\n'))
+}
+
+pub(crate) fn parse(text: &str) -> Result<Parsed, Error> {
+    let (raw, bom) = match text.strip_prefix(BOM) {
+        Some(rest) => (rest, true),
+        None => (text, false),
+    };
+    if let Some(at) = bare_cr(raw) {
+        return Err(Error::Invalid {
+            message: "the file has bare CR line endings, which TOML 1.0 and containerd 2.x refuse"
+                .into(),
+            help: "convert it to LF line endings, e.g. `sed -i 's/\\r/\\n/g' FILE`".into(),
+            at: position(raw, at),
+        });
+    }
+    let doc = ImDocument::parse(raw.to_string()).map_err(|e| {
+        let at = position(raw, e.span().map_or(0, |s| s.start));
+        // toml_edit's bound on nesting, which keeps a hostile file from exhausting the stack.
+        if e.message().contains("recursion limit exceeded") {
+            return Error::Invalid {
+                message: "tables, arrays or keys are nested more than 80 levels deep".into(),
+                help: DEEP_HELP.into(),
+                at,
+            };
+        }
+        Error::Toml {
+            message: e.message().trim().replace('\n', ": "),
+            at,
+        }
+    })?;
+    let mut unsure = dialect::unsure(&doc, raw);
+    let schema = match Schema::of(&doc) {
+        Ok(s) => s,
+        Err(v) => match odd_version(&doc) {
+            Some((schema, why, affects)) => {
+                unsure = unsure.or(Some(dialect::Unsure {
+                    why,
+                    help: "use `version = 2` (containerd 1.3 to 2.x) or `version = 3` (2.x)".into(),
+                    offset: v.offset,
+                    affects,
+                }));
+                schema
+            }
+            None => {
+                return Err(Error::Version {
+                    raw: v.raw,
+                    at: position(raw, v.offset),
+                });
+            }
+        },
+    };
+    let mistyped = fields::mistyped(&doc);
+    if let Some(m) = mistyped.as_ref().filter(|m| m.every) {
+        return Err(Error::Invalid {
+            message: format!(
+                "containerd reads `{}` as {}, and every release refuses to start with another value there",
+                m.name, m.want
+            ),
+            help: format!("give `{}` {}, or remove it", m.name, m.want),
+            at: position(raw, m.offset),
+        });
+    }
+    let refused_2x = mistyped.map(|m| {
+        let why = format!(
+            "`{}`, in another case, is read by 2.x (not 1.x), which wants {} there",
+            m.name, m.want
+        );
+        (why, m.offset)
+    });
+    let refused_1x = dialect::refused_by_1x(&doc, raw);
+    // Version 2 and later want full plugin URIs here; every release refuses a short name.
+    for key in ["disabled_plugins", "required_plugins"] {
+        let Some(list) = doc
+            .get(key)
+            .and_then(Item::as_array)
+            .filter(|_| schema != Schema::V1)
+        else {
+            continue;
+        };
+        for v in list.iter() {
+            if let Some(name) = v.as_str().filter(|n| !n.contains('.')) {
+                return Err(Error::Invalid {
+                    message: format!(
+                        "`{key}` names `{name}`, which is not a full plugin URI: containerd refuses that in a version-{schema} config"
+                    ),
+                    help: format!(
+                        "use the plugin's full name (`io.containerd.grpc.v1.{name}` for `{name}`), or remove it"
+                    ),
+                    at: position(raw, v.span().map_or(0, |s| s.start)),
+                });
+            }
+        }
+    }
+    Ok(Parsed {
+        bom,
+        doc,
+        schema,
+        unsure,
+        refused_1x,
+        refused_2x,
+    })
+}
+
+/// A `version` that containerd reads although it is none of 1 to 4: the schema its keys are
+/// read in, what containerd does, and for which releases that is uncertain (measured with
+/// 1.6.20, 1.7.24, 2.1.9).
+fn odd_version(doc: &ImDocument<String>) -> Option<(Schema, String, Affects)> {
+    let v = doc.get("version")?.as_integer()?;
+    if v < 0 {
+        return Some((
+            Schema::V2,
+            format!("containerd reads `version = {v}` like version 2, but without its checks"),
+            Affects::Every,
+        ));
+    }
+    // The merge refuses it, or reads it as version 2 on 1.6 before 1.6.32.
+    (v >= 5).then(|| {
+        (
+            Schema::V2,
+            format!("containerd refuses `version = {v}`, except 1.6 before 1.6.32, which reads it as version 2"),
+            Affects::UnknownRelease,
+        )
+    })
+}
+
+/// Each file of a chain parsed; an error names the index of the file it is in.
+pub(crate) fn parse_all(files: &[(&str, &str)]) -> Result<Vec<Parsed>, (usize, Error)> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, (_, text))| parse(text).map_err(|e| (i, e)))
+        .collect()
+}
