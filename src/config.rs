@@ -149,55 +149,15 @@ pub(crate) fn bare_cr(raw: &str) -> Option<usize> {
         .find(|&i| !raw[i + 1..].starts_with('\n'))
 }
 
+/// Parses a config's text: TOML 1.0, a version containerd reads, and settings of the types it
+/// decodes; what only one release line refuses, or reads otherwise, is recorded for the merge.
 pub(crate) fn parse(text: &str) -> Result<Parsed, Error> {
     let (raw, bom) = match text.strip_prefix(BOM) {
         Some(rest) => (rest, true),
         None => (text, false),
     };
-    if let Some(at) = bare_cr(raw) {
-        return Err(Error::Invalid {
-            message: "the file has bare CR line endings, which TOML 1.0 and containerd 2.x refuse"
-                .into(),
-            help: "convert it to LF line endings, e.g. `sed -i 's/\\r/\\n/g' FILE`".into(),
-            at: position(raw, at),
-        });
-    }
-    let doc = ImDocument::parse(raw.to_string()).map_err(|e| {
-        let at = position(raw, e.span().map_or(0, |s| s.start));
-        // toml_edit's bound on nesting, which keeps a hostile file from exhausting the stack.
-        if e.message().contains("recursion limit exceeded") {
-            return Error::Invalid {
-                message: "tables, arrays or keys are nested more than 80 levels deep".into(),
-                help: DEEP_HELP.into(),
-                at,
-            };
-        }
-        Error::Toml {
-            message: e.message().trim().replace('\n', ": "),
-            at,
-        }
-    })?;
-    let mut unsure = dialect::unsure(&doc, raw);
-    let schema = match Schema::of(&doc) {
-        Ok(s) => s,
-        Err(v) => match odd_version(&doc) {
-            Some((schema, why, affects)) => {
-                unsure = unsure.or(Some(dialect::Unsure {
-                    why,
-                    help: "use `version = 2` (containerd 1.3 to 2.x) or `version = 3` (2.x)".into(),
-                    offset: v.offset,
-                    affects,
-                }));
-                schema
-            }
-            None => {
-                return Err(Error::Version {
-                    raw: v.raw,
-                    at: position(raw, v.offset),
-                });
-            }
-        },
-    };
+    let doc = toml(raw)?;
+    let (schema, unsure) = schema(&doc, raw)?;
     let mistyped = fields::mistyped(&doc);
     if let Some(m) = mistyped.as_ref().filter(|m| m.every) {
         return Err(Error::Invalid {
@@ -216,30 +176,16 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Error> {
         );
         (why, m.offset)
     });
-    let refused_1x = dialect::refused_by_1x(&doc, raw);
-    // Version 2 and later want full plugin URIs here; every release refuses a short name.
-    for key in ["disabled_plugins", "required_plugins"] {
-        let Some(list) = doc
-            .get(key)
-            .and_then(Item::as_array)
-            .filter(|_| schema != Schema::V1)
-        else {
-            continue;
-        };
-        for v in list.iter() {
-            if let Some(name) = v.as_str().filter(|n| !n.contains('.')) {
-                return Err(Error::Invalid {
-                    message: format!(
-                        "`{key}` names `{name}`, which is not a full plugin URI: containerd refuses that in a version-{schema} config"
-                    ),
-                    help: format!(
-                        "use the plugin's full name (`io.containerd.grpc.v1.{name}` for `{name}`), or remove it"
-                    ),
-                    at: position(raw, v.span().map_or(0, |s| s.start)),
-                });
-            }
-        }
-    }
+    let refused_2x = refused_2x.or(short_plugin_names(&doc, raw, schema)?);
+    let refused_1x = dialect::refused_by_1x(&doc, raw).or_else(|| {
+        let m = fields::mistyped_1x(&doc)?;
+        let why = format!(
+            "`{}` is not {}, which containerd 1.x refuses (2.x has no such setting)",
+            m.name, m.want
+        );
+        Some((why, m.offset))
+    });
+    let unsure = dialect::unsure(&doc, raw).or(unsure);
     Ok(Parsed {
         bom,
         doc,
@@ -248,6 +194,96 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Error> {
         refused_1x,
         refused_2x,
     })
+}
+
+/// `raw` parsed as TOML 1.0, with bare CRs and deep nesting refused in plain words.
+fn toml(raw: &str) -> Result<ImDocument<String>, Error> {
+    if let Some(at) = bare_cr(raw) {
+        return Err(Error::Invalid {
+            message: "the file has bare CR line endings, which TOML 1.0 and containerd 2.x refuse"
+                .into(),
+            help: "convert it to LF line endings, e.g. `sed -i 's/\\r/\\n/g' FILE`".into(),
+            at: position(raw, at),
+        });
+    }
+    ImDocument::parse(raw.to_string()).map_err(|e| {
+        let at = position(raw, e.span().map_or(0, |s| s.start));
+        // toml_edit's bound on nesting, which keeps a hostile file from exhausting the stack.
+        if e.message().contains("recursion limit exceeded") {
+            return Error::Invalid {
+                message: "tables, arrays or keys are nested more than 80 levels deep".into(),
+                help: DEEP_HELP.into(),
+                at,
+            };
+        }
+        Error::Toml {
+            message: e.message().trim().replace('\n', ": "),
+            at,
+        }
+    })
+}
+
+/// The schema the file's keys are read in, and what is uncertain about an odd version.
+fn schema(doc: &ImDocument<String>, raw: &str) -> Result<(Schema, Option<dialect::Unsure>), Error> {
+    match Schema::of(doc) {
+        Ok(s) => Ok((s, None)),
+        Err(v) => match odd_version(doc) {
+            Some((schema, why, affects)) => {
+                let unsure = dialect::Unsure {
+                    why,
+                    help: "use `version = 2` (containerd 1.3 to 2.x) or `version = 3` (2.x)".into(),
+                    offset: v.offset,
+                    affects,
+                };
+                Ok((schema, Some(unsure)))
+            }
+            None => Err(Error::Version {
+                raw: v.raw,
+                at: position(raw, v.offset),
+            }),
+        },
+    }
+}
+
+/// A `disabled_plugins` or `required_plugins` entry without a dot: version 2 and later want full
+/// plugin URIs there and every release refuses a short name (an error), but 1.x skips its check
+/// for a version below 0 (then only 2.x refuses: the reason and offset). Measured.
+fn short_plugin_names(
+    doc: &ImDocument<String>,
+    raw: &str,
+    schema: Schema,
+) -> Result<Option<(String, usize)>, Error> {
+    if schema == Schema::V1 {
+        return Ok(None);
+    }
+    let version = doc.get("version").and_then(Item::as_integer).unwrap_or(0);
+    for key in ["disabled_plugins", "required_plugins"] {
+        let Some(list) = doc.get(key).and_then(Item::as_array) else {
+            continue;
+        };
+        for v in list.iter() {
+            let Some(name) = v.as_str().filter(|n| !n.contains('.')) else {
+                continue;
+            };
+            let at = v.span().map_or(0, |s| s.start);
+            if version < 0 {
+                let why = format!(
+                    "`{key}` names `{name}`, not a full plugin URI, which 2.x refuses (1.x does not check a version below 0)"
+                );
+                return Ok(Some((why, at)));
+            }
+            return Err(Error::Invalid {
+                message: format!(
+                    "`{key}` names `{name}`, which is not a full plugin URI: containerd refuses that in a version-{schema} config"
+                ),
+                help: format!(
+                    "use the plugin's full name (`io.containerd.grpc.v1.{name}` for `{name}`), or remove it"
+                ),
+                at: position(raw, at),
+            });
+        }
+    }
+    Ok(None)
 }
 
 /// A `version` that containerd reads although it is none of 1 to 4: the schema its keys are

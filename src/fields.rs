@@ -97,9 +97,17 @@ pub struct Mistyped {
     pub every: bool,
 }
 
+/// The settings that only 1.x has (2.x ignores them, whatever their type).
+const ONLY_1X: &[(&str, Kind)] = &[("plugin_dir", Str)];
+
 /// The first top-level setting of `doc` that has a type containerd cannot decode, if any.
 pub fn mistyped(doc: &ImDocument<String>) -> Option<Mistyped> {
     fields(doc.as_table(), CONFIG, "")
+}
+
+/// Like [`mistyped`], for the settings only 1.x has; `None` also for a case 1.x does not fold.
+pub fn mistyped_1x(doc: &ImDocument<String>) -> Option<Mistyped> {
+    fields(doc.as_table(), ONLY_1X, "").filter(|m| m.every)
 }
 
 fn fields(table: &dyn TableLike, fields: &[(&str, Kind)], prefix: &str) -> Option<Mistyped> {
@@ -200,6 +208,17 @@ mod tests {
         }
     }
 
+    /// 1.x alone has `plugin_dir` (measured: 1.6.20 and 1.7.24 refuse `plugin_dir = 1`, 2.1.9
+    /// loads it).
+    #[test]
+    fn settings_only_1x_has() {
+        let doc = |t: &str| ImDocument::parse(t.to_string()).unwrap();
+        assert_eq!(mistyped(&doc("plugin_dir = 1\n")), None);
+        let m = mistyped_1x(&doc("plugin_dir = 1\n")).unwrap();
+        assert_eq!(m.name, "plugin_dir");
+        assert_eq!(mistyped_1x(&doc("plugin_dir = \"/p\"\n")), None);
+    }
+
     /// 2.x folds every case, 1.x only upper case (measured: `Root = 1`, `rOOT = 1`).
     #[test]
     fn other_cases_are_refused_by_2x_only() {
@@ -214,7 +233,6 @@ mod tests {
             "version = 2\nroot = \"/r\"\noom_score = -999\n",
             "[grpc]\naddress = \"/s\"\nuid = 0\nunknown = 1\n",
             "imports = []\ndisabled_plugins = []\n",
-            "plugin_dir = 1\n",
             "Root = 1\n",
             "[timeouts]\n\"io.containerd.timeout.shim.cleanup\" = \"5s\"\n",
             "[proxy_plugins.x]\ntype = \"snapshot\"\naddress = \"/s\"\nplatform = 1\n",

@@ -155,16 +155,6 @@ fn dir(path: &str) -> String {
     }
 }
 
-/// Releases that resolved a relative glob against the working directory, not the file's.
-fn globs_from_cwd(r: Option<Release>) -> bool {
-    r.is_some_and(|r| {
-        r.major == 1
-            && ((r.minor == 6 && r.patch.is_some_and(|p| p < 29))
-                || (r.minor == 7 && r.patch.is_some_and(|p| p < 16))
-                || r.minor < 6)
-    })
-}
-
 /// The `imports` of one file, resolved as `release` resolves them; globs also match the
 /// paths in `overlay` (files about to be written).
 /// The text before the first table header, where a top-level key such as `imports` must be.
@@ -235,7 +225,7 @@ fn resolve(
         chain.entries.push((parent.to_string(), entry.to_string()));
         let relative = !entry.starts_with('/');
         let is_glob = entry.contains('*');
-        let path = if is_glob && globs_from_cwd(release) {
+        let path = if is_glob && release.is_some_and(|r| r.globs_as_written()) {
             // These releases glob the entry as written: not cleaned, and a relative one from
             // the working directory (source: `resolveImports` before 1.6.29 and 1.7.16).
             if relative {
@@ -259,28 +249,39 @@ fn resolve(
             out.push(path);
             continue;
         }
-        let bad = || ImportError::BadPattern {
-            path: parent.to_string(),
-            pattern: entry.to_string(),
-        };
-        // A glob that matches nothing is normal (2.2+ import an empty conf.d by default).
-        let mut found: Vec<String> = match goglob::glob(&path) {
-            Ok(m) => m.iter().map(|p| clean(p)).collect(),
-            Err(goglob::GlobError::BadPattern) => return Err(bad()),
-            Err(goglob::GlobError::Io(path, error)) => {
-                return Err(ImportError::ReadDir { path, error });
-            }
-        };
-        let extra: Vec<String> = overlay
-            .iter()
-            .map(|(p, _)| p.clone())
-            .filter(|p| goglob::glob_matches(&path, p) && !found.contains(p))
-            .collect();
-        found.extend(extra);
-        found.sort_by(|a, b| goglob::glob_order(a, b));
-        out.extend(found);
+        out.extend(expand(&path, parent, entry, overlay)?);
     }
     Ok(out)
+}
+
+/// The files the glob `path` (the `entry` of `parent`, resolved) matches, on disk and in
+/// `overlay`, in Go's order.
+fn expand(
+    path: &str,
+    parent: &str,
+    entry: &str,
+    overlay: &[(String, String)],
+) -> Result<Vec<String>, ImportError> {
+    let bad = || ImportError::BadPattern {
+        path: parent.to_string(),
+        pattern: entry.to_string(),
+    };
+    // A glob that matches nothing is normal (2.2+ import an empty conf.d by default).
+    let mut found: Vec<String> = match goglob::glob(path) {
+        Ok(m) => m.iter().map(|p| clean(p)).collect(),
+        Err(goglob::GlobError::BadPattern) => return Err(bad()),
+        Err(goglob::GlobError::Io(path, error)) => {
+            return Err(ImportError::ReadDir { path, error });
+        }
+    };
+    let extra: Vec<String> = overlay
+        .iter()
+        .map(|(p, _)| p.clone())
+        .filter(|p| goglob::glob_matches(path, p) && !found.contains(p))
+        .collect();
+    found.extend(extra);
+    found.sort_by(|a, b| goglob::glob_order(a, b));
+    Ok(found)
 }
 
 /// `text` with `path` appended to its root `imports` array (created after the root keys, before

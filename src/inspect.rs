@@ -84,61 +84,25 @@ pub(crate) fn report(
     missing: &[String],
     release: Option<Release>,
 ) -> Report {
-    let mut warnings = Vec::new();
-    for (i, (p, f)) in parsed.iter().zip(facts).enumerate() {
-        let prefix = if i == 0 {
-            String::new()
-        } else {
-            format!("`{}`: ", labels[i])
-        };
-        warnings.extend(
-            file_warnings(p, f, release, i == 0)
-                .into_iter()
-                .map(|w| format!("{prefix}{w}")),
-        );
-    }
     let main = &facts[0];
-    for (i, f) in facts.iter().enumerate().skip(1) {
-        if main.version >= 2 && f.version > main.version {
-            warnings.push(format!(
-                "`{}` has version {}, higher than the main config's {}: containerd 2.0–2.2 then leave a `sandbox_image` of the main config unread, and newer releases refuse such a drop-in; give it `version = {}`",
-                labels[i], f.version, main.version, main.version
-            ));
-        }
-    }
-
+    let mut warnings = chain_warnings(labels, parsed, facts, release);
+    let place = |i: usize, line: usize| match i {
+        0 => format!("line {line}"),
+        _ => format!("`{}` line {line}", labels[i]),
+    };
     let mut lines_differ = None;
-    let outcome = match release {
+    let mut outcome = match release {
         Some(r) => merge::merge(facts, missing, r),
         None => {
-            // 1.x and 2.x read keys and merge imports differently. Say an image only when both
-            // agree (1.x does not read a version-3 config, so then only 2.x counts).
-            let [old, new] = both_lines(main.schema);
-            let b = merge::merge(facts, missing, new);
-            let a = merge::merge(facts, missing, old);
-            // 1.x refusing a version-3+ config is expected, not a disagreement.
-            let a = if a.refusal.is_some() && main.schema >= Schema::V3 {
-                b.clone()
-            } else {
-                a
-            };
-            let said = |o: &Outcome| match (&o.refusal, &o.source, &o.cri_disabled) {
-                (Some(_), _, _) => "refuses to start".to_string(),
-                (None, _, Some(_)) => "the CRI plugin is disabled".into(),
-                (None, Some(p), None) => p.image.clone(),
-                (None, None, None) => "its built-in default".into(),
-            };
-            if said(&a) == said(&b) {
-                b
-            } else {
-                let (a, b) = (said(&a), said(&b));
+            let (outcome, differ) = unknown_release(facts, missing);
+            if let Some((a, b)) = &differ {
                 warnings.push(format!(
                     "pausectl cannot tell which sandbox image containerd uses: 1.x and 2.x read {} differently (1.x: {a}; 2.x: {b}); pass --containerd-version to see which applies",
                     if labels.len() > 1 { "these files" } else { "this config" },
                 ));
-                lines_differ = Some((a, b));
-                Outcome::default()
             }
+            lines_differ = differ;
+            outcome
         }
     };
     if let Some((why, help)) = &outcome.refusal {
@@ -148,13 +112,9 @@ pub(crate) fn report(
         ));
     }
     if let Some((name, i, line)) = &outcome.cri_disabled {
-        let place = if *i == 0 {
-            format!("line {line}")
-        } else {
-            format!("`{}` line {line}", labels[*i])
-        };
         warnings.push(format!(
-            "`disabled_plugins` turns off the CRI plugin (`{name}`, {place}): containerd runs no pods, so it uses no sandbox image until that entry is removed"
+            "`disabled_plugins` turns off the CRI plugin (`{name}`, {}): containerd runs no pods, so it uses no sandbox image until that entry is removed",
+            place(*i, *line)
         ));
     }
     let mut image = match (&outcome.refusal, &outcome.source) {
@@ -163,37 +123,11 @@ pub(crate) fn report(
         (None, Some(pin)) => Some(pin.image.clone()),
         (None, None) => release.and_then(|r| r.default_image()).map(str::to_string),
     };
-    // Something a release reads its own way: say so rather than guess. Each is the file it is
-    // in, what containerd does, the help, and its line and column.
-    let unsure = facts
-        .iter()
-        .enumerate()
-        .find_map(|(i, f)| {
-            let (u, at) = f.unsure.as_ref()?;
-            u.affects
-                .applies(release)
-                .then(|| (i, u.why.clone(), u.help.clone(), *at))
-        })
-        .or_else(|| {
-            // With the release unknown, a config 1.x would read but whose TOML it refuses.
-            let (i, (why, at)) = facts
-                .iter()
-                .enumerate()
-                .find_map(|(i, f)| Some((i, f.refused_1x.as_ref()?)))?;
-            (release.is_none() && main.schema <= Schema::V2).then(|| {
-                let help = "write it as every TOML parser reads it, or pass --containerd-version";
-                (i, format!("{why}; 2.x reads it"), help.to_string(), *at)
-            })
-        });
-    let mut outcome = outcome;
+    let unsure = unsure(facts, release);
     if let Some((i, message, help, at)) = unsure.as_ref().filter(|_| outcome.refusal.is_none()) {
-        let place = if *i == 0 {
-            format!("line {}", at.0)
-        } else {
-            format!("`{}` line {}", labels[*i], at.0)
-        };
         warnings.push(format!(
-            "pausectl cannot tell which sandbox image containerd uses: {place}: {message}; {help}"
+            "pausectl cannot tell which sandbox image containerd uses: {}: {message}; {help}",
+            place(*i, at.0)
         ));
         image = None;
         outcome.source = None;
@@ -216,6 +150,103 @@ pub(crate) fn report(
         unsure,
         lines_differ,
         cri_disabled: outcome.cri_disabled.map(|(name, _, _)| name),
+    }
+}
+
+/// What each file alone tells (prefixed with its label for an imported one), and a drop-in
+/// newer than the main config.
+fn chain_warnings(
+    labels: &[&str],
+    parsed: &[&Parsed],
+    facts: &[Facts],
+    release: Option<Release>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (i, (p, f)) in parsed.iter().zip(facts).enumerate() {
+        let prefix = if i == 0 {
+            String::new()
+        } else {
+            format!("`{}`: ", labels[i])
+        };
+        warnings.extend(
+            file_warnings(p, f, release, i == 0)
+                .into_iter()
+                .map(|w| format!("{prefix}{w}")),
+        );
+    }
+    let main = &facts[0];
+    for (i, f) in facts.iter().enumerate().skip(1) {
+        if main.version >= 2 && f.version > main.version {
+            warnings.push(format!(
+                "`{}` has version {}, higher than the main config's {}: containerd 2.0–2.2 then leave a `sandbox_image` of the main config unread, and newer releases refuse such a drop-in; give it `version = {}`",
+                labels[i], f.version, main.version, main.version
+            ));
+        }
+    }
+    warnings
+}
+
+/// Something a release reads its own way, so that pausectl says so rather than guess: the file
+/// it is in, what containerd does, the help, and its line and column.
+fn unsure(
+    facts: &[Facts],
+    release: Option<Release>,
+) -> Option<(usize, String, String, (usize, usize))> {
+    facts
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| {
+            let (u, at) = f.unsure.as_ref()?;
+            u.affects
+                .applies(release)
+                .then(|| (i, u.why.clone(), u.help.clone(), *at))
+        })
+        .or_else(|| {
+            // With the release unknown, a config 1.x would read but whose TOML it refuses.
+            let (i, (why, at)) = facts
+                .iter()
+                .enumerate()
+                .find_map(|(i, f)| Some((i, f.refused_1x.as_ref()?)))?;
+            (release.is_none() && facts[0].schema <= Schema::V2).then(|| {
+                let help = "write it as every TOML parser reads it, or pass --containerd-version";
+                (i, format!("{why}; 2.x reads it"), help.to_string(), *at)
+            })
+        })
+}
+
+/// With the release unknown, the outcome both release lines agree on, or what each does when
+/// they differ (then the outcome says nothing). 1.x does not read a version-3 config, so then
+/// only 2.x counts; a config both lines refuse is refused only if a 1.6 before 1.6.32 (which
+/// reads any version above 2 as 2) refuses it too.
+fn unknown_release(facts: &[Facts], missing: &[String]) -> (Outcome, Option<(String, String)>) {
+    let schema = facts[0].schema;
+    let [old, new] = both_lines(schema);
+    let b = merge::merge(facts, missing, new);
+    let a = merge::merge(facts, missing, old);
+    let a = if a.refusal.is_some() && schema >= Schema::V3 {
+        b.clone()
+    } else {
+        a
+    };
+    let said = |o: &Outcome| match (&o.refusal, &o.source, &o.cri_disabled) {
+        (Some(_), _, _) => "refuses to start".to_string(),
+        (None, _, Some(_)) => "the CRI plugin is disabled".into(),
+        (None, Some(p), None) => p.image.clone(),
+        (None, None, None) => "its built-in default".into(),
+    };
+    let old_1_6 = Release::parse("1.6.20").expect("a valid release");
+    let c = merge::merge(facts, missing, old_1_6);
+    let (a_said, b_said) = match (&a.refusal, &b.refusal, &c.refusal) {
+        (Some(_), Some(_), None) if schema < Schema::V3 => (
+            format!("refuses to start, but 1.6 before 1.6.32: {}", said(&c)),
+            said(&b),
+        ),
+        _ => (said(&a), said(&b)),
+    };
+    if a_said == b_said {
+        (b, None)
+    } else {
+        (Outcome::default(), Some((a_said, b_said)))
     }
 }
 
@@ -245,7 +276,6 @@ pub(crate) fn both_lines(schema: Schema) -> [Release; 2] {
 /// What one file alone tells about the release that reads it.
 fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<String> {
     let mut warnings = Vec::new();
-    let known_1x = r.is_some_and(|r| !r.is_2x());
     if let Some(r) = r.filter(|r| r.is_2x() && !r.at_least(2, 3))
         && p.schema == Schema::V1
         && root
@@ -262,7 +292,7 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
             k2.line, p.schema
         ));
     }
-    if let Some(r) = r.filter(|r| merge::reads_as_v2(*r))
+    if let Some(r) = r.filter(|r| r.reads_v3_as_v2())
         && p.schema >= Schema::V3
     {
         warnings.push(format!(
@@ -270,7 +300,17 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
             p.schema
         ));
     }
-    if let Some(r) = r.filter(|r| merge::reads_as_v2(*r))
+    if r.is_none() && root && p.schema >= Schema::V3 {
+        let (who, refuse) = match p.schema {
+            Schema::V4 => ("2.3 and later", "1.7 and 2.0–2.2 refuse it"),
+            _ => ("2.x", "1.7 refuses it"),
+        };
+        warnings.push(format!(
+            "a version-{} config is read by containerd {who} only: {refuse}, and 1.6 before 1.6.32 (Debian 12 ships 1.6.20) reads it as version 2 and ignores `pinned_images.sandbox`; pass --containerd-version if this node runs one of those",
+            p.schema
+        ));
+    }
+    if let Some(r) = r.filter(|r| r.reads_v3_as_v2())
         && f.version >= 5
     {
         warnings.push(format!(
@@ -278,6 +318,18 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
             f.version
         ));
     }
+    warnings.extend(name_warnings(p, f, r));
+    if p.bom && !r.is_some_and(|r| r.is_2x()) {
+        warnings.push("the file starts with a UTF-8 byte-order mark, which containerd 2.x refuses; remove the first 3 bytes".into());
+    }
+    warnings
+}
+
+/// What a file's plugin names tell: a version-1 name, a CRI name in another case, a name 1.7
+/// refuses.
+fn name_warnings(p: &Parsed, f: &Facts, r: Option<Release>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let known_1x = r.is_some_and(|r| !r.is_2x());
     if f.cri_short && p.schema != Schema::V1 && !known_1x {
         let at = plugin(p, "cri").and_then(Item::span);
         warnings.push(format!(
@@ -316,9 +368,6 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
             "line {}: the {} `{}` is not a full plugin URI (`io.containerd.<type>.<version>.<name>`): containerd 1.7 refuses to start with it in a version-2 config{also}; name the plugin in full, or remove it",
             n.line, n.kind, n.name
         ));
-    }
-    if p.bom && !r.is_some_and(|r| r.is_2x()) {
-        warnings.push("the file starts with a UTF-8 byte-order mark, which containerd 2.x refuses; remove the first 3 bytes".into());
     }
     warnings
 }

@@ -52,15 +52,6 @@ fn disabling(
     })
 }
 
-/// Releases before the version check (1.6.32, 1.7.17) read any version above 2 as version 2
-/// and ignore the version-3 key (measured: 1.6.20 with versions 3 and 4).
-pub fn reads_as_v2(r: Release) -> bool {
-    r.major == 1
-        && (r.minor < 6
-            || (r.minor == 6 && r.patch.is_some_and(|p| p < 32))
-            || (r.minor == 7 && r.patch.is_some_and(|p| p < 17)))
-}
-
 /// The outcome of loading `files` (main first, in load order) with release `r`; `missing`
 /// names literal imports that do not exist.
 pub fn merge(files: &[Facts], missing: &[String], r: Release) -> Outcome {
@@ -98,52 +89,27 @@ fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
             full = Some(f.k2.clone());
         }
     }
-    if version >= 3 && !reads_as_v2(r) {
+    if version >= 3 && !r.reads_v3_as_v2() {
         return refused(
             format!("it does not read config version {version}"),
             "use `version = 2` for containerd 1.x",
         );
     }
-    // Every file's plugin names are checked together, after the merge.
-    let bad = ["disabled plugin", "required plugin", "plugin key"]
-        .iter()
-        .flat_map(|kind| {
-            files
-                .iter()
-                .flat_map(|f| &f.plugin_names)
-                .filter(move |n| n.kind == *kind)
-        })
-        .find(|n| !n.valid_for(r));
-    if let Some(n) = bad.filter(|_| version >= 2) {
-        if n.kind == "plugin key" && n.name == "cri" {
-            return refused(
-                "`[plugins.cri]` is not a full plugin name (\"invalid plugin key URI\")",
-                "remove the `[plugins.cri]` table: a version-2 config names the plugin `io.containerd.grpc.v1.cri`",
-            );
-        }
-        let want = if r.minor < 7 {
-            "four dot-separated parts"
-        } else {
-            "the form `io.containerd.<type>.<version>.<name>`"
-        };
-        return refused(
-            format!(
-                "the {} `{}` (line {}) is not a full plugin URI (\"invalid {} URI\"): a version-2 config needs {want}",
-                n.kind, n.name, n.line, n.kind
-            ),
-            "name the plugin in full, or remove it",
-        );
+    if let Some(o) = bad_plugin_name(files, r).filter(|_| version >= 2) {
+        return o;
     }
-    // A version-1 merge matches `disabled_plugins` to plugin ids (`cri`), a later one to full
-    // names (measured with 1.6.20 and 1.7.24, imports included).
-    let cri = if version <= 1 {
+    // `GetVersion() == 1` (0 counts as 1): plugin ids (`cri`) in `disabled_plugins` and
+    // `plugins`; any other version, a negative one too, full names (measured with 1.6.20 and
+    // 1.7.24, imports included).
+    let v1 = version == 0 || version == 1;
+    let cri = if v1 {
         "cri"
     } else {
         "io.containerd.grpc.v1.cri"
     };
     // A version-1 merge reads the CRI plugin's settings from `cri` only (measured: a table under
     // the full name is ignored there).
-    let table = if version <= 1 { short } else { full };
+    let table = if v1 { short } else { full };
     Outcome {
         source: table.flatten(),
         cri_disabled: disabling(files, |_, name| name == cri),
@@ -152,34 +118,100 @@ fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
 }
 
 fn merge_2x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
+    if let Some(o) = refused_2x(files, missing) {
+        return o;
+    }
+    let newest = if r.at_least(2, 3) { 4 } else { 3 };
+    let Loaded {
+        version,
+        k2,
+        mut k3,
+    } = match load_2x(files, r, newest) {
+        Ok(loaded) => loaded,
+        Err((why, help)) => return refused(why, help),
+    };
+    if version > newest {
+        return refused(
+            format!("it does not read config version {version}"),
+            format!("use `version = {newest}`"),
+        );
+    }
+    // An older merged version has the CRI plugin's migration run on it at start, which moves
+    // `sandbox_image` over `pinned_images.sandbox`.
+    if version < newest {
+        k3 = k2.or(k3);
+    }
+    Outcome {
+        source: k3,
+        cri_disabled: disabling(files, disables_cri_2x),
+        ..Outcome::default()
+    }
+}
+
+/// 1.x's `ValidateV2` for a merged version of 2 or more: every file's plugin names are checked
+/// together, after the merge, disabled ones first.
+fn bad_plugin_name(files: &[Facts], r: Release) -> Option<Outcome> {
+    let n = ["disabled plugin", "required plugin", "plugin key"]
+        .iter()
+        .flat_map(|kind| {
+            files
+                .iter()
+                .flat_map(|f| &f.plugin_names)
+                .filter(move |n| n.kind == *kind)
+        })
+        .find(|n| !n.valid_for(r))?;
+    if n.kind == "plugin key" && n.name == "cri" {
+        return Some(refused(
+            "`[plugins.cri]` is not a full plugin name (\"invalid plugin key URI\")",
+            "remove the `[plugins.cri]` table: a version-2 config names the plugin `io.containerd.grpc.v1.cri`",
+        ));
+    }
+    let want = if r.minor < 7 {
+        "four dot-separated parts"
+    } else {
+        "the form `io.containerd.<type>.<version>.<name>`"
+    };
+    Some(refused(
+        format!(
+            "the {} `{}` (line {}) is not a full plugin URI (\"invalid {} URI\"): a version-2 config needs {want}",
+            n.kind, n.name, n.line, n.kind
+        ),
+        "name the plugin in full, or remove it",
+    ))
+}
+
+/// What 2.x refuses before it merges: a byte-order mark, what only its decoder refuses, and a
+/// missing import (loading stops there and the daemon refuses to start; `config dump` alone
+/// goes on with what it loaded: measured with 2.1.9's daemon).
+fn refused_2x(files: &[Facts], missing: &[String]) -> Option<Outcome> {
     if let Some(i) = files.iter().position(|f| f.bom) {
         let which = if i == 0 {
             "the config"
         } else {
             "an imported file"
         };
-        return refused(
+        return Some(refused(
             format!("{which} starts with a UTF-8 byte-order mark"),
             "remove the first 3 bytes of that file",
-        );
+        ));
     }
     if let Some((why, (line, _))) = files.iter().find_map(|f| f.refused_2x.as_ref()) {
-        return refused(
+        return Some(refused(
             format!("{why} (line {line})"),
-            "spell the key in lower case, with a value of that type",
-        );
+            "change that line so that 2.x reads it too (1.x reads it as it is)",
+        ));
     }
-    // Loading stops at a missing file and the daemon refuses to start (`config dump` alone goes
-    // on with what it loaded: measured with 2.1.9's daemon).
-    if let Some(m) = missing.first() {
-        return refused(
-            format!("the imported file `{m}` does not exist"),
-            "create it, or remove it from `imports`",
-        );
-    }
-    // `LoadConfig` (cmd/containerd/server/config) starts from the default config, whose version
-    // is the newest the release reads, and merges each file into it key by key.
-    let newest = if r.at_least(2, 3) { 4 } else { 3 };
+    let m = missing.first()?;
+    Some(refused(
+        format!("the imported file `{m}` does not exist"),
+        "create it, or remove it from `imports`",
+    ))
+}
+
+/// 2.x's `LoadConfig` (cmd/containerd/server/config): it starts from the default config, whose
+/// version is the newest the release reads, and merges each file into it key by key. Returns
+/// the merged version and the version-2 and version-3 pins, or why it refuses and the help.
+fn load_2x(files: &[Facts], r: Release, newest: i64) -> Result<Loaded, (String, String)> {
     let mut version = newest;
     let mut root = 0;
     let (mut k2, mut k3) = (None, None);
@@ -187,10 +219,10 @@ fn merge_2x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
         let (mut f2, mut f3) = (f.k2.clone(), f.k3.clone());
         let mut v = f.version;
         // Migrating a version-1 file renames `cri` to `io.containerd.grpc.v1.cri`.
-        let rename = |f2: &mut Option<Pin>| {
-            if f.cri_short {
-                *f2 = f.k1.clone();
-            }
+        let renamed = if f.cri_short {
+            f.k1.clone()
+        } else {
+            f2.clone()
         };
         if r.at_least(2, 3) {
             // 2.3 (source): a drop-in may not be newer than the main config, and each file is
@@ -200,23 +232,33 @@ fn merge_2x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
                 root = v;
             }
             if v > root {
-                return refused(
+                return Err((
                     format!("a drop-in has version {v}, higher than the main config's {root}"),
                     format!("give the drop-in `version = {root}`"),
-                );
+                ));
             }
             if v < version {
                 if v <= 1 {
-                    rename(&mut f2);
+                    f2 = renamed;
                 }
                 f3 = f2.clone().or(f3);
                 v = version;
             }
         } else if v == 0 || v == 1 {
             // 2.0–2.2: only a version-0 or 1 file is migrated as it loads, to the version
-            // merged so far; a version-2 file is merged as it is.
+            // merged so far; a version-2 file is merged as it is. Past the newest version there
+            // is no migration to run, and containerd crashes (measured with 2.1.9: "index out
+            // of range").
+            if version > newest {
+                return Err((
+                    format!(
+                        "it crashes migrating a version-{v} file to the version {version} merged before it"
+                    ),
+                    format!("use `version = {newest}` or lower throughout"),
+                ));
+            }
             if version >= 2 {
-                rename(&mut f2);
+                f2 = renamed;
             }
             v = v.max(version);
         }
@@ -227,38 +269,32 @@ fn merge_2x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
             version = v;
         }
     }
-    if version > newest {
-        return refused(
-            format!("it does not read config version {version}"),
-            format!("use `version = {newest}`"),
-        );
-    }
-    // Pods need the CRI service and the image and runtime plugins it is built from; a version-1
-    // file's `cri` is renamed as it loads (source; 2.x's `config dump` shows a disabled
-    // plugin's settings all the same).
-    let off = |f: &Facts, name: &str| {
-        let name = if f.version <= 1 && name == "cri" {
-            "io.containerd.grpc.v1.cri"
-        } else {
-            name
-        };
-        matches!(
-            name,
-            "io.containerd.grpc.v1.cri"
-                | "io.containerd.cri.v1.images"
-                | "io.containerd.cri.v1.runtime"
-        )
+    Ok(Loaded { version, k2, k3 })
+}
+
+/// What 2.x's loading of a chain ends with: the merged version, and the pins under the
+/// version-2 and version-3 keys.
+struct Loaded {
+    version: i64,
+    k2: Option<Pin>,
+    k3: Option<Pin>,
+}
+
+/// Whether a `disabled_plugins` entry of `f` stops pods on 2.x: they need the CRI service and
+/// the image and runtime plugins it is built from; a version-1 file's `cri` is renamed as it
+/// loads (source; 2.x's `config dump` shows a disabled plugin's settings all the same).
+fn disables_cri_2x(f: &Facts, name: &str) -> bool {
+    let name = if (f.version == 0 || f.version == 1) && name == "cri" {
+        "io.containerd.grpc.v1.cri"
+    } else {
+        name
     };
-    // An older merged version has the CRI plugin's migration run on it at start, which moves
-    // `sandbox_image` over `pinned_images.sandbox`.
-    if version < newest {
-        k3 = k2.or(k3);
-    }
-    Outcome {
-        source: k3,
-        cri_disabled: disabling(files, off),
-        ..Outcome::default()
-    }
+    matches!(
+        name,
+        "io.containerd.grpc.v1.cri"
+            | "io.containerd.cri.v1.images"
+            | "io.containerd.cri.v1.runtime"
+    )
 }
 
 #[cfg(test)]
@@ -464,6 +500,12 @@ mod tests {
             facts(1, pin(1, "drop:1"), None, None, false),
         ];
         assert_eq!(image(&d, v21), Ok(None));
+        // A version-1 drop-in after a version-6 main config crashes 2.1.9.
+        let crash = [
+            facts(6, None, None, None, false),
+            facts(1, pin(1, "drop:1"), None, None, false),
+        ];
+        assert!(image(&crash, v21).unwrap_err().contains("crashes"));
         // 2.3 (source) refuses a drop-in newer than the main config.
         let e = [
             facts(2, None, pin(0, "main:2"), None, false),

@@ -64,6 +64,26 @@ impl Release {
         (self.major, self.minor) >= (major, minor)
     }
 
+    /// Whether this release reads any config version above 2 as version 2, ignoring the
+    /// version-3 keys: the releases before the version check (1.6.32, 1.7.17; measured: 1.6.20
+    /// with versions 3 to 6).
+    pub fn reads_v3_as_v2(&self) -> bool {
+        self.major == 1
+            && (self.minor < 6
+                || (self.minor == 6 && self.patch.is_some_and(|p| p < 32))
+                || (self.minor == 7 && self.patch.is_some_and(|p| p < 17)))
+    }
+
+    /// Whether this release globs an `imports` entry as written (not cleaned, a relative one
+    /// from its working directory, not the importing file's): 1.6 before 1.6.29 and 1.7 before
+    /// 1.7.16 (source: `resolveImports`; measured with 1.6.20).
+    pub fn globs_as_written(&self) -> bool {
+        self.major == 1
+            && ((self.minor == 6 && self.patch.is_some_and(|p| p < 29))
+                || (self.minor == 7 && self.patch.is_some_and(|p| p < 16))
+                || self.minor < 6)
+    }
+
     /// The sandbox image this release uses when no config sets one, as measured on real builds.
     pub fn default_image(&self) -> Option<&'static str> {
         let patch = self.patch.unwrap_or(u32::MAX);

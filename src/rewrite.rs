@@ -2,8 +2,7 @@
 //! (only the pin's bytes change), and the fixed point over a chain that ends with every release
 //! that loads it on the new image.
 
-use crate::config::{BOM, Error, Parsed, parse_all};
-use crate::dialect;
+use crate::config::{BOM, Error, Parsed, parse, parse_all};
 use crate::facts::{Facts, all_facts};
 use crate::inspect::{FAST_MIN, Report, both_lines, fast, report};
 use crate::merge;
@@ -45,7 +44,7 @@ fn targets(schema: Schema, release: Option<Release>, merged_1x: i64) -> (Vec<Key
         Schema::V1 => (vec![KEY_V1, KEY_V3], vec![]),
         Schema::V2 => (vec![KEY_V2], vec![KEY_V3]),
         // Older 1.x reads a version-3 or 4 file as version 2: give it the key it reads.
-        Schema::V3 | Schema::V4 if release.is_some_and(merge::reads_as_v2) => {
+        Schema::V3 | Schema::V4 if release.is_some_and(|r| r.reads_v3_as_v2()) => {
             (vec![KEY_V3, KEY_V2], vec![])
         }
         Schema::V3 | Schema::V4 => (vec![KEY_V3], vec![KEY_V2]),
@@ -82,18 +81,12 @@ fn edit(
         }
         let edit = splice::set(&cur.doc, key, image, style).map_err(|w| Error::Verify(w.path))?;
         let raw = splice::apply(cur.raw(), &[edit]);
-        let doc = ImDocument::parse(raw)
-            .map_err(|e| Error::Verify(format!("output is not TOML: {e}")))?;
-        let unsure = dialect::unsure(&doc, doc.raw()).or(p.unsure.clone());
-        let refused_1x = dialect::refused_by_1x(&doc, doc.raw());
-        new = Some(Parsed {
-            bom: p.bom,
-            doc,
-            schema: p.schema,
-            unsure,
-            refused_1x,
-            refused_2x: p.refused_2x.clone(),
-        });
+        // Read again as a file is read, so that what a release refuses or reads otherwise is
+        // found where it now is.
+        let text = if p.bom { format!("{BOM}{raw}") } else { raw };
+        let n =
+            parse(&text).map_err(|e| Error::Verify(format!("output does not read back: {e}")))?;
+        new = Some(n);
     }
     if let Some(n) = &new {
         verify(&p.doc, &n.doc, image, add)?;
@@ -226,20 +219,7 @@ fn set_files(
     let before_edit: Vec<&Parsed> = old.iter().collect();
     let old_facts = all_facts(&before_edit)?;
     let before = report(&labels, &before_edit, &old_facts, missing, release);
-    if let Some((i, e)) = before.unsure.clone() {
-        return Err((i, e));
-    }
-    // With the release unknown, a chain that no release loads is not one to pin in.
-    if let (None, Some((why, help))) = (release, &before.refusal) {
-        return Err((
-            0,
-            Error::Refused {
-                release: None,
-                why: why.clone(),
-                help: help.clone(),
-            },
-        ));
-    }
+    pinnable(&before, release)?;
     let mut notes = Vec::new();
     let mut edit_file = |new: &mut [Option<Parsed>], i: usize, add: &[Key], update: &[Key]| {
         let (n, more) =
@@ -283,23 +263,69 @@ fn set_files(
     let now = current(&new, &old);
     let facts = all_facts(&now)?;
     let after = report(&labels, &now, &facts, missing, release);
+    check_releases(&old_facts, &facts, missing, image, release, &releases)?;
+    notes.extend(after.warnings);
+    let texts = new
+        .iter()
+        .zip(files)
+        .map(|(n, (_, text))| n.as_ref().map_or_else(|| text.to_string(), Parsed::text))
+        .collect();
+    Ok(ChainChange {
+        texts,
+        before,
+        warnings: notes,
+    })
+}
+
+/// Whether a chain can be pinned at all: not when pausectl cannot tell what a release reads,
+/// nor, with the release unknown, when no release loads it.
+fn pinnable(before: &Report, release: Option<Release>) -> Result<(), (usize, Error)> {
+    if let Some((i, e)) = before.unsure.clone() {
+        return Err((i, e));
+    }
+    if let (None, Some((why, help))) = (release, &before.refusal) {
+        let (why, help) = (why.clone(), help.clone());
+        return Err((
+            0,
+            Error::Refused {
+                release: None,
+                why,
+                help,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// The last check of a rewrite's chain: each release in `releases` that loaded the files before
+/// still loads them and uses `image` (with the release unknown, a line that refused before may
+/// go on refusing), and so does a 1.6 before 1.6.32 that loaded them, when the release is
+/// unknown (it reads a version-3 file as version 2).
+fn check_releases(
+    old_facts: &[Facts],
+    facts: &[Facts],
+    missing: &[String],
+    image: &str,
+    release: Option<Release>,
+    releases: &[Release],
+) -> Result<(), (usize, Error)> {
     // A release that loaded the files before must still load them; with the release unknown,
     // so must a 1.6 before 1.6.32 (it reads a version-3 file as version 2).
     let old_1_6 = Release::parse("1.6.20").filter(|_| release.is_none());
     if let Some(r) = old_1_6 {
-        let o = merge::merge(&facts, missing, r);
+        let o = merge::merge(facts, missing, r);
         if let Some((why, help)) = o
             .refusal
-            .filter(|_| merge::merge(&old_facts, missing, r).refusal.is_none())
+            .filter(|_| merge::merge(old_facts, missing, r).refusal.is_none())
         {
             let release = Some(r);
             return Err((0, Error::Refused { release, why, help }));
         }
     }
-    for r in &releases {
-        let o = merge::merge(&facts, missing, *r);
+    for r in releases {
+        let o = merge::merge(facts, missing, *r);
         // A release that loaded the files before must still load them.
-        let refused_before = merge::merge(&old_facts, missing, *r).refusal.is_some();
+        let refused_before = merge::merge(old_facts, missing, *r).refusal.is_some();
         if let Some((why, help)) = o.refusal.filter(|_| release.is_some() || !refused_before) {
             return Err((
                 0,
@@ -318,17 +344,7 @@ fn set_files(
             ));
         }
     }
-    notes.extend(after.warnings);
-    let texts = new
-        .iter()
-        .zip(files)
-        .map(|(n, (_, text))| n.as_ref().map_or_else(|| text.to_string(), Parsed::text))
-        .collect();
-    Ok(ChainChange {
-        texts,
-        before,
-        warnings: notes,
-    })
+    Ok(())
 }
 
 /// Each file of a chain as it is now: edited (`new`) or as it was (`old`).
@@ -354,7 +370,7 @@ fn winner(facts: &[Facts], r: Release, primary: usize) -> (usize, Key) {
         .map(|f| f.version)
         .find(|v| *v != 0)
         .unwrap_or(0);
-    let (key, has): (Key, fn(&Facts) -> bool) = if version <= 1 {
+    let (key, has): (Key, fn(&Facts) -> bool) = if version == 0 || version == 1 {
         (KEY_V1, |f| f.cri_short)
     } else {
         (KEY_V2, |f| f.cri_full)

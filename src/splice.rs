@@ -137,7 +137,12 @@ enum Owner {
     Implicit,
 }
 
-fn insert(doc: &ImDocument<impl AsRef<str>>, path: &[&str], value: &str, style: Style) -> Edit {
+/// The deepest table on `path` that exists and can take new text, the keys from it down to
+/// the last existing table when dotted keys made them, and how many keys of `path` exist.
+fn find_owner<'p>(
+    doc: &ImDocument<impl AsRef<str>>,
+    path: &[&'p str],
+) -> (Owner, Vec<&'p str>, usize) {
     let raw = doc.raw();
     let mut owner = Owner::Root;
     // Keys from the owner down to the current table, when dotted keys made them.
@@ -166,6 +171,12 @@ fn insert(doc: &ImDocument<impl AsRef<str>>, path: &[&str], value: &str, style: 
         table = item.as_table_like().expect("matched a table above");
         depth += 1;
     }
+    (owner, rel, depth)
+}
+
+fn insert(doc: &ImDocument<impl AsRef<str>>, path: &[&str], value: &str, style: Style) -> Edit {
+    let raw = doc.raw();
+    let (owner, rel, depth) = find_owner(doc, path);
     let missing = &path[depth..];
     let nl = style.newline;
     let assignment =

@@ -110,6 +110,7 @@ fn ansible_playbook_pins_and_restarts_once() {
             .arg(format!("pausectl={}", env!("CARGO_BIN_EXE_pausectl")))
             .arg("-e")
             .arg(format!("containerd_config={}", config.display()))
+            .args(["-e", "containerd_version=2.1"])
             .arg("-e")
             .arg(format!("pausectl_backup_dir={}", backups.display()))
             .arg("-e")

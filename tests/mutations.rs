@@ -122,8 +122,8 @@ fn mutated_fixtures_never_panic_or_fail_verification() {
         match pausectl::set(&text, "registry.local:5000/pause:3.10", release) {
             Ok(change) => {
                 accepted += 1;
-                let again =
-                    pausectl::set(&change.text, "registry.local:5000/pause:3.10", release).unwrap();
+                let again = pausectl::set(&change.text, "registry.local:5000/pause:3.10", release)
+                    .unwrap_or_else(|e| panic!("{e:?} on the second run, for {text:?}"));
                 assert_eq!(again.text, change.text, "not idempotent for {text:?}");
             }
             Err(Error::Verify(why)) => panic!("verification failed ({why}) for {text:?}"),
