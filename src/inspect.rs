@@ -223,26 +223,26 @@ fn unknown_release(facts: &[Facts], missing: &[String]) -> (Outcome, Option<(Str
     let [old, new] = both_lines(schema);
     let b = merge::merge(facts, missing, new);
     let a = merge::merge(facts, missing, old);
-    let a = if a.refusal.is_some() && schema >= Schema::V3 {
-        b.clone()
-    } else {
-        a
-    };
     let said = |o: &Outcome| match (&o.refusal, &o.source, &o.cri_disabled) {
         (Some(_), _, _) => "refuses to start".to_string(),
         (None, _, Some(_)) => "the CRI plugin is disabled".into(),
         (None, Some(p), None) => p.image.clone(),
         (None, None, None) => "its built-in default".into(),
     };
-    let old_1_6 = Release::parse("1.6.20").expect("a valid release");
-    let c = merge::merge(facts, missing, old_1_6);
-    let (a_said, b_said) = match (&a.refusal, &b.refusal, &c.refusal) {
-        (Some(_), Some(_), None) if schema < Schema::V3 => (
-            format!("refuses to start, but 1.6 before 1.6.32: {}", said(&c)),
-            said(&b),
-        ),
-        _ => (said(&a), said(&b)),
+    // 1.6 before 1.6.32 reads any version above 2 as version 2: where 1.7 refuses, it may not.
+    let c = merge::merge(facts, missing, old_1_6());
+    let a_said = match (&a.refusal, &b.refusal, &c.refusal) {
+        (Some(_), _, None) if schema >= Schema::V3 && said(&c) != said(&b) => {
+            format!("1.6 before 1.6.32: {} (1.7 refuses it)", said(&c))
+        }
+        (Some(_), Some(_), None) if schema < Schema::V3 => {
+            format!("refuses to start, but 1.6 before 1.6.32: {}", said(&c))
+        }
+        // 1.7 refusing a version-3 config is expected, not a disagreement.
+        (Some(_), _, _) if schema >= Schema::V3 => said(&b),
+        _ => said(&a),
     };
+    let b_said = said(&b);
     if a_said == b_said {
         (b, None)
     } else {
@@ -266,6 +266,12 @@ pub fn cri_settings(text: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// A 1.6 before 1.6.32, which reads any config version above 2 as version 2 (Debian 12 ships
+/// 1.6.20): with the release unknown, it must agree too.
+pub(crate) fn old_1_6() -> Release {
+    Release::parse("1.6.20").expect("a valid release")
+}
+
 /// A 1.x and a 2.x release, for when the release is unknown and both merge rules must agree:
 /// for a version-4 config, the first 2.x that reads it.
 pub(crate) fn both_lines(schema: Schema) -> [Release; 2] {
@@ -286,7 +292,10 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
             "containerd {r} ignores `[plugins.cri] sandbox_image` in a version-1 config and uses its built-in default; run `pausectl set` to add the version-3 key it reads"
         ));
     }
-    if let (Schema::V3 | Schema::V4, Some(k2)) = (p.schema, &f.k2) {
+    // In step with `pinned_images.sandbox`, it is the key a 1.6 before 1.6.32 reads.
+    if let (Schema::V3 | Schema::V4, Some(k2)) = (p.schema, &f.k2)
+        && f.k3.as_ref().is_none_or(|k3| k3.image != k2.image)
+    {
         warnings.push(format!(
             "line {}: `sandbox_image` under `[plugins.\"io.containerd.grpc.v1.cri\"]` is a version-2 key in a version-{} config: containerd 2.0–2.2 ignore it, 2.3+ let it override `pinned_images.sandbox`; pausectl keeps both in step, or remove it",
             k2.line, p.schema
@@ -297,16 +306,6 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
     {
         warnings.push(format!(
             "containerd {r} reads a version-{} config as version 2 and ignores `pinned_images.sandbox`; use `version = 2` for 1.x",
-            p.schema
-        ));
-    }
-    if r.is_none() && root && p.schema >= Schema::V3 {
-        let (who, refuse) = match p.schema {
-            Schema::V4 => ("2.3 and later", "1.7 and 2.0–2.2 refuse it"),
-            _ => ("2.x", "1.7 refuses it"),
-        };
-        warnings.push(format!(
-            "a version-{} config is read by containerd {who} only: {refuse}, and 1.6 before 1.6.32 (Debian 12 ships 1.6.20) reads it as version 2 and ignores `pinned_images.sandbox`; pass --containerd-version if this node runs one of those",
             p.schema
         ));
     }

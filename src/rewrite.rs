@@ -4,7 +4,7 @@
 
 use crate::config::{BOM, Error, Parsed, parse, parse_all};
 use crate::facts::{Facts, all_facts};
-use crate::inspect::{FAST_MIN, Report, both_lines, fast, report};
+use crate::inspect::{FAST_MIN, Report, both_lines, fast, old_1_6, report};
 use crate::merge;
 use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Key, Schema};
@@ -43,8 +43,9 @@ fn targets(schema: Schema, release: Option<Release>, merged_1x: i64) -> (Vec<Key
         Schema::V1 if release.is_some_and(|r| !r.is_2x()) => (vec![KEY_V1], vec![KEY_V3]),
         Schema::V1 => (vec![KEY_V1, KEY_V3], vec![]),
         Schema::V2 => (vec![KEY_V2], vec![KEY_V3]),
-        // Older 1.x reads a version-3 or 4 file as version 2: give it the key it reads.
-        Schema::V3 | Schema::V4 if release.is_some_and(|r| r.reads_v3_as_v2()) => {
+        // Older 1.x reads a version-3 or 4 file as version 2: give it the key it reads (with the
+        // release unknown too: Debian 12 ships 1.6.20).
+        Schema::V3 | Schema::V4 if release.is_none_or(|r| r.reads_v3_as_v2()) => {
             (vec![KEY_V3, KEY_V2], vec![])
         }
         Schema::V3 | Schema::V4 => (vec![KEY_V3], vec![KEY_V2]),
@@ -237,10 +238,10 @@ fn set_files(
     for i in primary + 1..files.len() {
         edit_file(&mut new, i, &[], &others)?;
     }
-    // Without a release, both merge rules must end on the image.
+    // Without a release, each line's merge rules must end on the image, a 1.6 before 1.6.32's too.
     let releases = match release {
         Some(r) => vec![r],
-        None => both_lines(old_facts[0].schema).to_vec(),
+        None => [&both_lines(old_facts[0].schema)[..], &[old_1_6()]].concat(),
     };
     for round in 0..=files.len() + 1 {
         let facts = all_facts(&current(&new, &old))?;
@@ -299,8 +300,7 @@ fn pinnable(before: &Report, release: Option<Release>) -> Result<(), (usize, Err
 
 /// The last check of a rewrite's chain: each release in `releases` that loaded the files before
 /// still loads them and uses `image` (with the release unknown, a line that refused before may
-/// go on refusing), and so does a 1.6 before 1.6.32 that loaded them, when the release is
-/// unknown (it reads a version-3 file as version 2).
+/// go on refusing).
 fn check_releases(
     old_facts: &[Facts],
     facts: &[Facts],
@@ -309,19 +309,6 @@ fn check_releases(
     release: Option<Release>,
     releases: &[Release],
 ) -> Result<(), (usize, Error)> {
-    // A release that loaded the files before must still load them; with the release unknown,
-    // so must a 1.6 before 1.6.32 (it reads a version-3 file as version 2).
-    let old_1_6 = Release::parse("1.6.20").filter(|_| release.is_none());
-    if let Some(r) = old_1_6 {
-        let o = merge::merge(facts, missing, r);
-        if let Some((why, help)) = o
-            .refusal
-            .filter(|_| merge::merge(old_facts, missing, r).refusal.is_none())
-        {
-            let release = Some(r);
-            return Err((0, Error::Refused { release, why, help }));
-        }
-    }
     for r in releases {
         let o = merge::merge(facts, missing, *r);
         // A release that loaded the files before must still load them.
@@ -438,9 +425,16 @@ mod tests {
 
     #[test]
     fn version_3_updates_leftover_v2_key_and_warns() {
-        let raw = "version = 3\n[plugins.'io.containerd.grpc.v1.cri']\n  sandbox_image = 'old.io/p:1'\n[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = 'old.io/p:1'\n";
+        let raw = "version = 3\n[plugins.'io.containerd.grpc.v1.cri']\n  sandbox_image = 'older.io/p:0'\n[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = 'old.io/p:1'\n";
         let c = set(raw, IMG, None).unwrap();
-        assert_eq!(c.text, raw.replace("old.io/p:1", IMG));
+        let want = raw.replace("old.io/p:1", IMG).replace("older.io/p:0", IMG);
+        assert_eq!(c.text, want);
+        // In step, it is the key a 1.6 before 1.6.32 reads: no warning.
+        assert!(
+            !c.warnings.iter().any(|w| w.contains("line 3")),
+            "{:?}",
+            c.warnings
+        );
         assert!(
             c.before.warnings.iter().any(|w| w.contains("line 3")),
             "{:?}",

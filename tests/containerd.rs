@@ -219,8 +219,9 @@ fn refuses(r: Release, dir: &Path) -> bool {
 fn reads(schema: Schema, r: Release) -> bool {
     match schema {
         Schema::V1 | Schema::V2 => true,
-        Schema::V3 => r.is_2x(),
-        Schema::V4 => r.at_least(2, 3),
+        // 1.6 before 1.6.32 reads either as version 2.
+        Schema::V3 => r.is_2x() || r.reads_v3_as_v2(),
+        Schema::V4 => r.at_least(2, 3) || r.reads_v3_as_v2(),
     }
 }
 
