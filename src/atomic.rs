@@ -340,7 +340,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Replaces `path` with `contents` atomically (the caller holds the [`Lock`]), or creates it.
 /// The contents are written to an unnamed file, given the target's mode, owner, group and
 /// extended attributes, and synced; then linked as `.NAME.pausectl` where `loaded` says
-/// containerd does not load it (see [`temp_path`]), renamed over the target, and the directory
+/// containerd does not load it (see `temp_path`), renamed over the target, and the directory
 /// synced. A new file gets mode 0644 and is linked straight to its name, failing if another
 /// process created it meanwhile; its missing directories are built under a temporary name and
 /// renamed into place with the file in them, so that no other process sees them without it.

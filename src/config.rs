@@ -6,7 +6,7 @@ use crate::dialect::{self, Affects};
 use crate::fields;
 use crate::release::Release;
 use crate::schema::Schema;
-use toml_edit::{ImDocument, Item};
+use toml_edit::ImDocument;
 
 pub(crate) const BOM: char = '\u{feff}';
 
@@ -176,7 +176,6 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Error> {
         );
         (why, m.offset)
     });
-    let refused_2x = refused_2x.or(short_plugin_names(&doc, raw, schema)?);
     let refused_1x = dialect::refused_by_1x(&doc, raw).or_else(|| {
         let m = fields::mistyped_1x(&doc)?;
         let why = format!(
@@ -243,47 +242,6 @@ fn schema(doc: &ImDocument<String>, raw: &str) -> Result<(Schema, Option<dialect
             }),
         },
     }
-}
-
-/// A `disabled_plugins` or `required_plugins` entry without a dot: version 2 and later want full
-/// plugin URIs there and every release refuses a short name (an error), but 1.x skips its check
-/// for a version below 0 (then only 2.x refuses: the reason and offset). Measured.
-fn short_plugin_names(
-    doc: &ImDocument<String>,
-    raw: &str,
-    schema: Schema,
-) -> Result<Option<(String, usize)>, Error> {
-    if schema == Schema::V1 {
-        return Ok(None);
-    }
-    let version = doc.get("version").and_then(Item::as_integer).unwrap_or(0);
-    for key in ["disabled_plugins", "required_plugins"] {
-        let Some(list) = doc.get(key).and_then(Item::as_array) else {
-            continue;
-        };
-        for v in list.iter() {
-            let Some(name) = v.as_str().filter(|n| !n.contains('.')) else {
-                continue;
-            };
-            let at = v.span().map_or(0, |s| s.start);
-            if version < 0 {
-                let why = format!(
-                    "`{key}` names `{name}`, not a full plugin URI, which 2.x refuses (1.x does not check a version below 0)"
-                );
-                return Ok(Some((why, at)));
-            }
-            return Err(Error::Invalid {
-                message: format!(
-                    "`{key}` names `{name}`, which is not a full plugin URI: containerd refuses that in a version-{schema} config"
-                ),
-                help: format!(
-                    "use the plugin's full name (`io.containerd.grpc.v1.{name}` for `{name}`), or remove it"
-                ),
-                at: position(raw, at),
-            });
-        }
-    }
-    Ok(None)
 }
 
 /// A `version` that containerd reads although it is none of 1 to 4: the schema its keys are

@@ -54,7 +54,7 @@ const STREAM: &[(&str, Kind)] = &[
     ("env", Strs),
 ];
 
-/// The settings of [`CONFIG`] that are tables, which a large config's fast path keeps.
+/// The settings of `CONFIG` that are tables, which a large config's fast path keeps.
 pub const TABLES: &[&str] = &[
     "grpc",
     "ttrpc",

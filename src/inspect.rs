@@ -309,6 +309,9 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
             p.schema
         ));
     }
+    if r.is_none() && root && p.schema == Schema::V4 {
+        warnings.push("a version-4 config is read by containerd 2.3 and later: 1.7 and 2.0–2.2 refuse it, and 1.6 before 1.6.32 reads it as version 2".into());
+    }
     if let Some(r) = r.filter(|r| r.reads_v3_as_v2())
         && f.version >= 5
     {

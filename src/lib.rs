@@ -1,8 +1,10 @@
 //! pausectl: pin containerd's pod sandbox ("pause") image to a registry you control, editing
 //! `/etc/containerd/config.toml` without disturbing anything else in it.
 //!
-//! The core is pure: [`pin::set`] and [`pin::inspect`] take the config's text and return text
-//! and reports. Reading, writing and printing live in the binary and [`atomic`].
+//! The core is pure: [`set`], [`set_chain`] and [`inspect`], [`inspect_chain`] take the
+//! config's text (and its imports') and return text and reports. Reading, writing and printing
+//! live in the binary and the modules it uses for I/O: [`imports`] (following `imports` on
+//! disk), [`atomic`] (locking, the atomic write, backups) and [`managed`].
 
 pub mod atomic;
 mod config;

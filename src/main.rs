@@ -241,7 +241,7 @@ fn read_input(path: &Path, release: Option<Release>, take_lock: bool) -> Result<
         (_, Some(b)) => trace(format_args!("read `{label}`: {} bytes", b.len())),
     }
     let Some(bytes) = bytes else {
-        let managed = managed::detect(path, "");
+        let managed = managed::detect(path, "", template_beside(path));
         return Ok(Input {
             label,
             target,
@@ -260,8 +260,10 @@ fn read_input(path: &Path, release: Option<Release>, take_lock: bool) -> Result<
         )
     })?;
     // The path as given and the file it leads to can each tell who owns the config.
-    let managed = managed::detect(path, &text)
-        .or_else(|| target.as_deref().and_then(|t| managed::detect(t, &text)));
+    let managed = managed::detect(path, &text, template_beside(path)).or_else(|| {
+        let t = target.as_deref()?;
+        managed::detect(t, &text, template_beside(t))
+    });
     Ok(Input {
         label,
         target,
@@ -316,9 +318,25 @@ fn chain_files<'a>(main: &'a str, chain: &'a Chain) -> Vec<(&'a str, &'a str)> {
         .collect()
 }
 
+/// Whether microk8s's `containerd-template.toml` sits beside the config at `path`.
+fn template_beside(path: &Path) -> bool {
+    path.with_file_name("containerd-template.toml").exists()
+}
+
+/// Runs `containerd --version` from `PATH`; `None` when there is none or it says nothing usable.
+fn detect_release() -> Option<Release> {
+    let out = std::process::Command::new("containerd")
+        .arg("--version")
+        .output()
+        .ok()?;
+    // "containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7..." (Debian: "2.1.9+unknown")
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(2).and_then(Release::parse)
+}
+
 fn release(arg: &str) -> Result<(Option<Release>, &'static str)> {
     if arg == "auto" {
-        let found = Release::detect();
+        let found = detect_release();
         let how = match found {
             Some(r) => {
                 trace(format_args!(

@@ -201,6 +201,25 @@ fn refused_2x(files: &[Facts], missing: &[String]) -> Option<Outcome> {
             "change that line so that 2.x reads it too (1.x reads it as it is)",
         ));
     }
+    // `ValidateVersion`, after the merge: a plugin name without a dot (a version-0 or 1 file's
+    // names were given their prefix as it loaded).
+    let short = files
+        .iter()
+        .filter(|f| f.version != 0 && f.version != 1)
+        .flat_map(|f| &f.plugin_names)
+        .find(|n| n.kind != "plugin key" && !n.name.contains('.'));
+    if let Some(n) = short {
+        return Some(refused(
+            format!(
+                "the {} `{}` (line {}) is not a full plugin URI (\"invalid {} URI\")",
+                n.kind, n.name, n.line, n.kind
+            ),
+            format!(
+                "use the plugin's full name (`io.containerd.grpc.v1.{}` for `{}`), or remove it",
+                n.name, n.name
+            ),
+        ));
+    }
     let m = missing.first()?;
     Some(refused(
         format!("the imported file `{m}` does not exist"),

@@ -45,7 +45,7 @@ pub struct ImageRef {
     pub digest: Option<String>,
 }
 
-/// A registry given with --registry: HOST[:PORT][/PATH]
+/// A registry given with `--registry`: `HOST[:PORT][/PATH]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registry {
     /// Host including the port, e.g. `harbor.corp:8443`.
@@ -291,7 +291,7 @@ impl fmt::Display for ImageRef {
 }
 
 impl Registry {
-    /// Parses HOST[:PORT][/PATH], e.g. `harbor.corp:8443/k8s-mirror`.
+    /// Parses `HOST[:PORT][/PATH]`, e.g. `harbor.corp:8443/k8s-mirror`.
     pub fn parse(s: &str) -> Result<Registry, RefError> {
         check_chars(s, "registry", "registry.local:5000/mirror")?;
         let value = || s.to_string();

@@ -1,8 +1,9 @@
-//! Which containerd release reads the config: parsed from `--containerd-version` or detected from
-//! `containerd --version`, and the sandbox image each release uses when nothing sets one.
+//! Which containerd release reads the config (parsed from `--containerd-version`, or from
+//! `containerd --version`, which the binary runs), and every rule that differs by release: the
+//! sandbox image it uses when nothing sets one, reading version 3 as 2, globbing imports as
+//! written.
 
 use std::fmt;
-use std::process::Command;
 
 /// A containerd release, `major.minor[.patch]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,14 +45,6 @@ impl Release {
             minor,
             patch,
         })
-    }
-
-    /// Runs `containerd --version` from `PATH`; `None` when there is none or it says nothing usable.
-    pub fn detect() -> Option<Release> {
-        let out = Command::new("containerd").arg("--version").output().ok()?;
-        // "containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7..." (Debian: "2.1.9+unknown")
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.split_whitespace().nth(2).and_then(Release::parse)
     }
 
     /// True for 2.0 and later.

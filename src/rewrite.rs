@@ -152,7 +152,7 @@ pub struct ChainChange {
 }
 
 /// Like [`set`], for a config and the files it imports (`(label, text)` in load order, as for
-/// [`inspect_chain`]): the main config gets the pin where its schema puts it, every imported
+/// [`crate::inspect_chain`]): the main config gets the pin where its schema puts it, every imported
 /// file that sets the pin gets the new image in place, and where a release's merge rules would
 /// still let another value win (1.x: the last file with a CRI plugin table replaces the others;
 /// 2.0–2.2: a newer drop-in stops `sandbox_image` from migrating), the pin goes into the file
