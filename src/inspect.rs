@@ -4,7 +4,7 @@
 
 use crate::config::{Error, Parsed, bare_cr, parse, parse_all, position, who};
 use crate::facts::{Facts, Pin, all_facts, plugin};
-use crate::merge::{self, Outcome};
+use crate::merge::{self, Outcome, Refusal};
 use crate::release::Release;
 use crate::schema::Schema;
 use crate::sections;
@@ -25,7 +25,7 @@ pub struct Report {
     /// Sentences that say what containerd will do and what to do about it.
     pub warnings: Vec<String>,
     /// Why the release refuses to load the file at all, and what to do; `None` when it loads it.
-    pub refusal: Option<(String, String)>,
+    pub refusal: Option<Refusal>,
     /// The file starts with a UTF-8 byte-order mark.
     pub bom: bool,
     /// Why pausectl cannot tell which image the release uses (the file it is in, and the
@@ -105,7 +105,7 @@ pub(crate) fn report(
             outcome
         }
     };
-    if let Some((why, help)) = &outcome.refusal {
+    if let Some(Refusal { why, help }) = &outcome.refusal {
         let who = who(&release);
         warnings.push(format!(
             "{who} refuses this config and will not start: {why}; {help}"

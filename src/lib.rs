@@ -28,6 +28,7 @@ mod verify;
 pub use config::Error;
 pub use facts::Pin;
 pub use inspect::{Report, cri_settings, inspect, inspect_chain};
+pub use merge::Refusal;
 pub use reference::{ImageRef, RefError, Registry};
 pub use release::Release;
 pub use rewrite::{ChainChange, Change, fresh, set, set_chain, set_chain_at};

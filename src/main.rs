@@ -501,7 +501,7 @@ fn set(args: SetArgs) -> Result<ExitCode> {
             if let Some((i, e)) = report.unsure {
                 return Err(config_error(files[i].0, e));
             }
-            if let Some((why, help)) = report.refusal {
+            if let Some(pausectl::Refusal { why, help }) = report.refusal {
                 // The same reason `--image` gives.
                 return Err(config_error(
                     label,

@@ -19,11 +19,20 @@
 use crate::facts::{Facts, Pin};
 use crate::release::Release;
 
+/// Why a release refuses to start with a config, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What containerd refuses, in its terms.
+    pub why: String,
+    /// How to write it instead.
+    pub help: String,
+}
+
 /// What a release makes of the merged files.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outcome {
     /// Why it refuses to start, and what to do; `None` when it loads the files.
-    pub refusal: Option<(String, String)>,
+    pub refusal: Option<Refusal>,
     /// The pin it uses; `None` for its built-in default.
     pub source: Option<Pin>,
     /// The `disabled_plugins` entry that turns the CRI plugin off, the file (its index) and the
@@ -33,8 +42,9 @@ pub struct Outcome {
 }
 
 fn refused(why: impl Into<String>, help: impl Into<String>) -> Outcome {
+    let (why, help) = (why.into(), help.into());
     Outcome {
-        refusal: Some((why.into(), help.into())),
+        refusal: Some(Refusal { why, help }),
         ..Outcome::default()
     }
 }
@@ -376,7 +386,7 @@ mod tests {
     fn image(files: &[Facts], r: &str) -> Result<Option<String>, String> {
         let o = merge(files, &[], Release::parse(r).unwrap());
         match o.refusal {
-            Some((why, _)) => Err(why),
+            Some(r) => Err(r.why),
             None => Ok(o.source.map(|p| p.image)),
         }
     }

@@ -5,7 +5,7 @@
 use crate::config::{BOM, Error, Parsed, parse, parse_all};
 use crate::facts::{Facts, all_facts};
 use crate::inspect::{FAST_MIN, Report, both_lines, fast, old_1_6, report};
-use crate::merge;
+use crate::merge::{self, Refusal};
 use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Key, Schema};
 use crate::sections;
@@ -284,7 +284,7 @@ fn pinnable(before: &Report, release: Option<Release>) -> Result<(), (usize, Err
     if let Some((i, e)) = before.unsure.clone() {
         return Err((i, e));
     }
-    if let (None, Some((why, help))) = (release, &before.refusal) {
+    if let (None, Some(Refusal { why, help })) = (release, &before.refusal) {
         let (why, help) = (why.clone(), help.clone());
         return Err((
             0,
@@ -313,7 +313,9 @@ fn check_releases(
         let o = merge::merge(facts, missing, *r);
         // A release that loaded the files before must still load them.
         let refused_before = merge::merge(old_facts, missing, *r).refusal.is_some();
-        if let Some((why, help)) = o.refusal.filter(|_| release.is_some() || !refused_before) {
+        if let Some(Refusal { why, help }) =
+            o.refusal.filter(|_| release.is_some() || !refused_before)
+        {
             return Err((
                 0,
                 Error::Refused {
