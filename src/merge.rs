@@ -79,11 +79,8 @@ fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
             "change that line so that 1.x reads it too (2.x reads it as it is)",
         );
     }
-    if let Some(m) = missing.first() {
-        return refused(
-            format!("the imported file `{m}` does not exist"),
-            "create it, or remove it from `imports`",
-        );
+    if let Some(o) = missing_import(missing) {
+        return o;
     }
     let mut version = 0;
     // The CRI plugin's table under each name, as the last file that has one wrote it.
@@ -105,7 +102,9 @@ fn merge_1x(files: &[Facts], missing: &[String], r: Release) -> Outcome {
             "use `version = 2` for containerd 1.x",
         );
     }
-    if let Some(o) = bad_plugin_name(files, r).filter(|_| version >= 2) {
+    if version >= 2
+        && let Some(o) = bad_plugin_name(files, r)
+    {
         return o;
     }
     // `GetVersion() == 1` (0 counts as 1): plugin ids (`cri`) in `disabled_plugins` and
@@ -230,6 +229,11 @@ fn refused_2x(files: &[Facts], missing: &[String]) -> Option<Outcome> {
             ),
         ));
     }
+    missing_import(missing)
+}
+
+/// Both lines stop loading at a missing literal import and refuse to start.
+fn missing_import(missing: &[String]) -> Option<Outcome> {
     let m = missing.first()?;
     Some(refused(
         format!("the imported file `{m}` does not exist"),
