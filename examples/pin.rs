@@ -1,11 +1,15 @@
-//! Using pausectl as a library: what containerd uses now, the pin, and what it will use after.
+//! Using pausectl as a library, as the `pausectl` command does: read a config and the files it
+//! imports, plan the pin, check what containerd will use after it, print the result.
 //!
 //!     cargo run --example pin -- testdata/defaults/containerd-2.1-default.toml 2.1 registry.local:5000
 //!
-//! The core is pure (text in, text and reports out), so a tool of your own can decide where the
-//! text comes from and where it goes; this example prints the new config on standard output.
+//! The plan is pure (texts in, texts out), so a tool of your own decides where the text comes
+//! from and where it goes; this example prints the new main config on standard output and the
+//! diff of every file that changes on standard error.
 
-use pausectl::{ImageRef, Registry, Release};
+use pausectl::plan::{self, Target};
+use pausectl::{Registry, Release, disk};
+use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -24,28 +28,37 @@ fn main() -> ExitCode {
 }
 
 fn run(path: &str, release: &str, registry: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(path)?;
     let release = Release::parse(release).ok_or("not a containerd release, e.g. 2.1")?;
-    let registry = Registry::parse(registry)?;
+    let target = Target::Registry(Registry::parse(registry)?);
+    // The config and, in containerd's order, the files its `imports` name.
+    let text = pausectl::decode(disk::read_file(path)?)?;
+    let chain = disk::load(Path::new(path), &text, Some(release))?;
 
-    // What this release uses with the file as it is: a pin in the file, or its built-in default.
-    let before = pausectl::inspect(&text, Some(release))?;
-    let current = before.image.ok_or("this release refuses the file")?;
+    // The same repository and tag as the image in effect, from our registry; only pins change.
+    let plan = plan::in_place(chain, true, &target, Some(release))?;
     eprintln!(
-        "containerd {release} uses {current} (config version {})",
-        before.schema
+        "containerd {release} uses {} (config version {})",
+        plan.before.image.as_deref().unwrap_or("no image"),
+        plan.before.schema
     );
-
-    // The same repository and tag from our registry; `set` edits only the pin.
-    let image = ImageRef::parse_lenient(&current)?
-        .with_registry(&registry)
-        .pinned();
-    let change = pausectl::set(&text, &image, Some(release))?;
-    for warning in &change.warnings {
+    for warning in &plan.warnings {
         eprintln!("warning: {warning}");
     }
-    let after = pausectl::inspect(&change.text, Some(release))?;
+    for f in plan.files.iter().filter(|f| f.changed()) {
+        eprint!(
+            "{}",
+            pausectl::diff::unified(&f.old, &f.new, &f.path, false)
+        );
+    }
+
+    // What the same release makes of the files as they will be.
+    let files: Vec<(&str, &str)> = plan
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.new.as_str()))
+        .collect();
+    let after = pausectl::inspect_chain(&files, &[], Some(release))?;
     eprintln!("after the edit it uses {}", after.image.unwrap_or_default());
-    print!("{}", change.text);
+    print!("{}", plan.files[0].new);
     Ok(())
 }

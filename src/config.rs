@@ -64,6 +64,34 @@ pub enum Error {
     /// The rewrite did not come out as intended; nothing is written.
     #[error("internal check failed ({0}); the file is left as it was, please report this")]
     Verify(String),
+    /// The bytes are not UTF-8: containerd 2.x refuses them (1.x accepts stray bytes in
+    /// comments).
+    #[error("the file is not UTF-8 text")]
+    NotUtf8 {
+        /// The line of the first byte that is not (1-based).
+        line: usize,
+    },
+}
+
+/// An error in one file of a config chain: the file (as the user named it), then what is
+/// wrong, where, and what to do. Displayed as `file:line:col: what` and a `help:` line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {error}\nhelp: {}", error.place(), error.help())]
+pub struct ChainError {
+    /// The file, as the user named it (the main config) or as an `imports` entry reaches it.
+    pub file: String,
+    /// What is wrong with it.
+    pub error: Error,
+}
+
+/// Reads `bytes` as a config's text, or says which line is not UTF-8.
+pub fn decode(bytes: Vec<u8>) -> Result<String, Error> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        Error::NotUtf8 {
+            line: good.iter().filter(|b| **b == b'\n').count() + 1,
+        }
+    })
 }
 
 /// "containerd 1.7", or every release.
@@ -81,7 +109,16 @@ impl Error {
             | Error::Version { at, .. }
             | Error::WrongType { at, .. }
             | Error::Invalid { at, .. } => Some(*at),
-            Error::Refused { .. } | Error::Verify(_) => None,
+            Error::Refused { .. } | Error::Verify(_) | Error::NotUtf8 { .. } => None,
+        }
+    }
+
+    /// `:line:col` (or `:line`) to follow the file's name, when the error has a place.
+    pub fn place(&self) -> String {
+        match (self, self.at()) {
+            (Error::NotUtf8 { line }, _) => format!(":{line}"),
+            (_, Some((line, col))) => format!(":{line}:{col}"),
+            (_, None) => String::new(),
         }
     }
 
@@ -97,6 +134,9 @@ impl Error {
             Error::WrongType { .. } => "fix or remove that key; containerd refuses it too",
             Error::Refused { help, .. } | Error::Invalid { help, .. } => help,
             Error::Verify(_) => "run with --dry-run to see the intended change",
+            Error::NotUtf8 { .. } => {
+                "containerd 2.x refuses it (1.x accepts stray bytes in comments); fix the encoding of that line"
+            }
         };
         text.to_string()
     }
@@ -196,7 +236,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Error> {
 }
 
 /// `raw` parsed as TOML 1.0, with bare CRs and deep nesting refused in plain words.
-fn toml(raw: &str) -> Result<ImDocument<String>, Error> {
+pub(crate) fn toml(raw: &str) -> Result<ImDocument<String>, Error> {
     if let Some(at) = bare_cr(raw) {
         return Err(Error::Invalid {
             message: "the file has bare CR line endings, which TOML 1.0 and containerd 2.x refuse"

@@ -2,12 +2,14 @@
 //! config and its imports, from which key of which file, and the warnings that say what
 //! containerd will do and what to do about it.
 
-use crate::config::{Error, Parsed, bare_cr, parse, parse_all, position, who};
+use crate::config::{ChainError, Error, Parsed, bare_cr, parse, parse_all, position, who};
 use crate::facts::{Facts, Pin, all_facts, plugin};
 use crate::merge::{self, Outcome, Refusal};
+use crate::reference::ImageRef;
 use crate::release::Release;
 use crate::schema::Schema;
 use crate::sections;
+use crate::warning::{Kind, Warning};
 use toml_edit::Item;
 
 /// What a config says about the sandbox image, for one containerd release.
@@ -22,15 +24,15 @@ pub struct Report {
     pub source: Option<Pin>,
     /// Every key in the file that holds a sandbox image.
     pub pins: Vec<Pin>,
-    /// Sentences that say what containerd will do and what to do about it.
-    pub warnings: Vec<String>,
+    /// What containerd will do and what to do about it.
+    pub warnings: Vec<Warning>,
     /// Why the release refuses to load the file at all, and what to do; `None` when it loads it.
     pub refusal: Option<Refusal>,
     /// The file starts with a UTF-8 byte-order mark.
     pub bom: bool,
     /// Why pausectl cannot tell which image the release uses (the file it is in, and the
     /// error `set` gives for it); `image` is then `None`.
-    pub unsure: Option<(usize, Error)>,
+    pub unsure: Option<ChainError>,
     /// With the release unknown, what 1.x and 2.x do when they differ (an image, "its built-in
     /// default" or "refuses to start"); `image` is then `None`.
     pub lines_differ: Option<(String, String)>,
@@ -41,27 +43,92 @@ pub struct Report {
 /// Tells which image `release` (or, when `None`, the release that the schema is meant for)
 /// will use for the config `text`, read on its own.
 pub fn inspect(text: &str, release: Option<Release>) -> Result<Report, Error> {
-    inspect_chain(&[("", text)], &[], release).map_err(|(_, e)| e)
+    inspect_chain(&[("", text)], &[], release).map_err(|e| e.error)
 }
 
 /// Tells which image `release` will use for a config and the files it imports: `files` are
 /// `(label, text)` in containerd's load order, the main config first; `missing` names literal
-/// imports that do not exist. An error names the index of the file it is in.
+/// imports that do not exist. An error names the file it is in.
 pub fn inspect_chain(
     files: &[(&str, &str)],
     missing: &[String],
     release: Option<Release>,
-) -> Result<Report, (usize, Error)> {
+) -> Result<Report, ChainError> {
     let reduced = fast(files, FAST_MIN);
     let files = match &reduced {
         Some(r) => &[(files[0].0, r.text.as_str())][..],
         None => files,
     };
-    let parsed = parse_all(files)?;
-    let parsed: Vec<&Parsed> = parsed.iter().collect();
-    let facts = all_facts(&parsed)?;
     let labels: Vec<&str> = files.iter().map(|(l, _)| *l).collect();
+    let in_file = |(i, error): (usize, Error)| ChainError {
+        file: labels[i].to_string(),
+        error,
+    };
+    let parsed = parse_all(files).map_err(in_file)?;
+    let parsed: Vec<&Parsed> = parsed.iter().collect();
+    let facts = all_facts(&parsed).map_err(in_file)?;
     Ok(report(&labels, &parsed, &facts, missing, release))
+}
+
+impl Report {
+    /// What containerd used, in a few words, for `set`'s summary line.
+    pub fn was(&self) -> String {
+        match (&self.image, &self.lines_differ) {
+            _ if self.cri_disabled.is_some() => "none (the CRI plugin is disabled)".into(),
+            (Some(image), _) => image.clone(),
+            (None, Some((a, b))) => format!("(1.x: {a}; 2.x: {b})"),
+            (None, None) => "containerd's built-in default".into(),
+        }
+    }
+
+    /// The image `release` uses, or why there is none or pausectl cannot tell, for `show`.
+    pub fn in_effect(&self, release: Option<Release>) -> String {
+        match (&self.image, release) {
+            (Some(i), _) => i.clone(),
+            (None, _) if self.cri_disabled.is_some() => {
+                "none: the CRI plugin is disabled (`disabled_plugins`), so containerd runs no pods"
+                    .into()
+            }
+            (None, None) if self.lines_differ.is_some() => {
+                "unknown: containerd 1.x and 2.x read this config differently (see the warning)"
+                    .into()
+            }
+            (None, _) if self.unsure.is_some() && self.refusal.is_none() => {
+                "unknown: containerd releases read this config differently (see the warning)".into()
+            }
+            (None, Some(r)) if self.refusal.is_some() => {
+                format!("none: containerd {r} refuses this config and does not start")
+            }
+            (None, None) if self.refusal.is_some() => {
+                "none: containerd refuses this config and does not start (see the warning)".into()
+            }
+            (None, _) => {
+                "unknown: nothing sets it, and the built-in default depends on the containerd release"
+                    .into()
+            }
+        }
+    }
+}
+
+/// kubeadm (1.27+) warns when the runtime's sandbox image is not
+/// `<imageRepository>/pause:<version>`.
+pub fn kubeadm_warning(image: &str) -> Option<Warning> {
+    let r = ImageRef::parse_lenient(image).ok()?;
+    (!r.kubeadm_shape()).then(|| Warning::new(Kind::Kubeadm, format!(
+        "kubeadm 1.27+ expects the sandbox image to be `<imageRepository>/pause:<version>` and will warn about `{image}` (informational: containerd uses it all the same)"
+    )))
+}
+
+/// What to say about the image in effect: kubeadm's expectation, and a public registry (which
+/// makes starting a pod depend on the internet).
+pub fn advice(image: &str) -> Vec<Warning> {
+    let mut out: Vec<Warning> = kubeadm_warning(image).into_iter().collect();
+    if ImageRef::parse_lenient(image).map_or(true, |r| r.is_public()) {
+        out.push(Warning::new(Kind::PublicRegistry, format!(
+            "the sandbox image `{image}` comes from a public registry, so starting a pod depends on the internet; run `pausectl set --registry <your-registry>`"
+        )));
+    }
+    out
 }
 
 /// A config this large, alone (no imports), is read through [`sections::reduce`]: only the
@@ -96,10 +163,10 @@ pub(crate) fn report(
         None => {
             let (outcome, differ) = unknown_release(facts, missing);
             if let Some((a, b)) = &differ {
-                warnings.push(format!(
+                warnings.push(Warning::new(Kind::CannotTell, format!(
                     "pausectl cannot tell which sandbox image containerd uses: 1.x and 2.x read {} differently (1.x: {a}; 2.x: {b}); pass --containerd-version to see which applies",
                     if labels.len() > 1 { "these files" } else { "this config" },
-                ));
+                )));
             }
             lines_differ = differ;
             outcome
@@ -107,15 +174,21 @@ pub(crate) fn report(
     };
     if let Some(Refusal { why, help }) = &outcome.refusal {
         let who = who(&release);
-        warnings.push(format!(
-            "{who} refuses this config and will not start: {why}; {help}"
+        warnings.push(Warning::new(
+            Kind::Refused,
+            format!("{who} refuses this config and will not start: {why}; {help}"),
         ));
     }
     if let Some((name, i, line)) = &outcome.cri_disabled {
-        warnings.push(format!(
+        let text = format!(
             "`disabled_plugins` turns off the CRI plugin (`{name}`, {}): containerd runs no pods, so it uses no sandbox image until that entry is removed",
             place(*i, *line)
-        ));
+        );
+        warnings.push(
+            Warning::new(Kind::CriDisabled, text)
+                .file(labels[*i])
+                .line(*line),
+        );
     }
     let mut image = match (&outcome.refusal, &outcome.source) {
         _ if outcome.cri_disabled.is_some() => None,
@@ -125,14 +198,22 @@ pub(crate) fn report(
     };
     let unsure = unsure(facts, release);
     if let Some((i, message, help, at)) = unsure.as_ref().filter(|_| outcome.refusal.is_none()) {
-        warnings.push(format!(
+        let text = format!(
             "pausectl cannot tell which sandbox image containerd uses: {}: {message}; {help}",
             place(*i, at.0)
-        ));
+        );
+        warnings.push(
+            Warning::new(Kind::CannotTell, text)
+                .file(labels[*i])
+                .line(at.0),
+        );
         image = None;
         outcome.source = None;
     }
-    let unsure = unsure.map(|(i, message, help, at)| (i, Error::Invalid { message, help, at }));
+    let unsure = unsure.map(|(i, message, help, at)| ChainError {
+        file: labels[i].to_string(),
+        error: Error::Invalid { message, help, at },
+    });
     let pins = facts
         .iter()
         .flat_map(|f| [&f.k1, &f.k2, &f.k3])
@@ -160,7 +241,7 @@ fn chain_warnings(
     parsed: &[&Parsed],
     facts: &[Facts],
     release: Option<Release>,
-) -> Vec<String> {
+) -> Vec<Warning> {
     let mut warnings = Vec::new();
     for (i, (p, f)) in parsed.iter().zip(facts).enumerate() {
         let prefix = if i == 0 {
@@ -171,16 +252,20 @@ fn chain_warnings(
         warnings.extend(
             file_warnings(p, f, release, i == 0)
                 .into_iter()
-                .map(|w| format!("{prefix}{w}")),
+                .map(|w| Warning {
+                    text: format!("{prefix}{}", w.text),
+                    ..w.file(labels[i])
+                }),
         );
     }
     let main = &facts[0];
     for (i, f) in facts.iter().enumerate().skip(1) {
         if main.version >= 2 && f.version > main.version {
-            warnings.push(format!(
+            let text = format!(
                 "`{}` has version {}, higher than the main config's {}: containerd 2.0–2.2 then leave a `sandbox_image` of the main config unread, and newer releases refuse such a drop-in; give it `version = {}`",
                 labels[i], f.version, main.version, main.version
-            ));
+            );
+            warnings.push(Warning::new(Kind::NewerDropIn, text).file(labels[i]));
         }
     }
     warnings
@@ -280,7 +365,7 @@ pub(crate) fn both_lines(schema: Schema) -> [Release; 2] {
 }
 
 /// What one file alone tells about the release that reads it.
-fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<String> {
+fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<Warning> {
     let mut warnings = Vec::new();
     if let Some(r) = r.filter(|r| r.is_2x() && !r.at_least(2, 3))
         && p.schema == Schema::V1
@@ -288,57 +373,58 @@ fn file_warnings(p: &Parsed, f: &Facts, r: Option<Release>, root: bool) -> Vec<S
         && f.k1.is_some()
         && f.k3.is_none()
     {
-        warnings.push(format!(
+        let line = f.k1.as_ref().map_or(0, |k| k.line);
+        warnings.push(Warning::new(Kind::KeyIgnored, format!(
             "containerd {r} ignores `[plugins.cri] sandbox_image` in a version-1 config and uses its built-in default; run `pausectl set` to add the version-3 key it reads"
-        ));
+        )).line(line));
     }
     // In step with `pinned_images.sandbox`, it is the key a 1.6 before 1.6.32 reads.
     if let (Schema::V3 | Schema::V4, Some(k2)) = (p.schema, &f.k2)
         && f.k3.as_ref().is_none_or(|k3| k3.image != k2.image)
     {
-        warnings.push(format!(
+        warnings.push(Warning::new(Kind::KeyIgnored, format!(
             "line {}: `sandbox_image` under `[plugins.\"io.containerd.grpc.v1.cri\"]` is a version-2 key in a version-{} config: containerd 2.0–2.2 ignore it, 2.3+ let it override `pinned_images.sandbox`; pausectl keeps both in step, or remove it",
             k2.line, p.schema
-        ));
+        )).line(k2.line));
     }
     if let Some(r) = r.filter(|r| r.reads_v3_as_v2())
         && p.schema >= Schema::V3
     {
-        warnings.push(format!(
+        warnings.push(Warning::new(Kind::KeyIgnored, format!(
             "containerd {r} reads a version-{} config as version 2 and ignores `pinned_images.sandbox`; use `version = 2` for 1.x",
             p.schema
-        ));
+        )));
     }
     if r.is_none() && root && p.schema == Schema::V4 {
-        warnings.push("a version-4 config is read by containerd 2.3 and later: 1.7 and 2.0–2.2 refuse it, and 1.6 before 1.6.32 reads it as version 2".into());
+        warnings.push(Warning::new(Kind::Version, "a version-4 config is read by containerd 2.3 and later: 1.7 and 2.0–2.2 refuse it, and 1.6 before 1.6.32 reads it as version 2"));
     }
     if let Some(r) = r.filter(|r| r.reads_v3_as_v2())
         && f.version >= 5
     {
-        warnings.push(format!(
+        warnings.push(Warning::new(Kind::Version, format!(
             "containerd {r} reads `version = {}` as version 2, and newer releases refuse to start with it; use `version = 2`",
             f.version
-        ));
+        )));
     }
     warnings.extend(name_warnings(p, f, r));
     if p.bom && !r.is_some_and(|r| r.is_2x()) {
-        warnings.push("the file starts with a UTF-8 byte-order mark, which containerd 2.x refuses; remove the first 3 bytes".into());
+        warnings.push(Warning::new(Kind::ByteOrderMark, "the file starts with a UTF-8 byte-order mark, which containerd 2.x refuses; remove the first 3 bytes").line(1));
     }
     warnings
 }
 
 /// What a file's plugin names tell: a version-1 name, a CRI name in another case, a name 1.7
 /// refuses.
-fn name_warnings(p: &Parsed, f: &Facts, r: Option<Release>) -> Vec<String> {
+fn name_warnings(p: &Parsed, f: &Facts, r: Option<Release>) -> Vec<Warning> {
     let mut warnings = Vec::new();
     let known_1x = r.is_some_and(|r| !r.is_2x());
     if f.cri_short && p.schema != Schema::V1 && !known_1x {
         let at = plugin(p, "cri").and_then(Item::span);
-        warnings.push(format!(
-            "line {}: `[plugins.cri]` is a version-1 name in a version-{} config: containerd 1.x refuses to start with it and 2.x ignores it; remove that table",
-            position(p.raw(), at.map_or(0, |s| s.start)).0,
+        let line = position(p.raw(), at.map_or(0, |s| s.start)).0;
+        warnings.push(Warning::new(Kind::PluginName, format!(
+            "line {line}: `[plugins.cri]` is a version-1 name in a version-{} config: containerd 1.x refuses to start with it and 2.x ignores it; remove that table",
             p.schema
-        ));
+        )).line(line));
     }
     for n in f.plugin_names.iter().filter(|n| n.kind == "plugin key") {
         let cri = [
@@ -350,10 +436,10 @@ fn name_warnings(p: &Parsed, f: &Facts, r: Option<Release>) -> Vec<String> {
             .iter()
             .find(|c| c.eq_ignore_ascii_case(&n.name) && **c != n.name)
         {
-            warnings.push(format!(
+            warnings.push(Warning::new(Kind::PluginName, format!(
                 "line {}: `[plugins.\"{}\"]` is not the plugin `{name}`: plugin names are case-sensitive, so no containerd reads that table as that plugin; spell it `{name}`",
                 n.line, n.name
-            ));
+            )).line(n.line));
         }
     }
     // A lone `cri` key has its own warning above.
@@ -366,10 +452,10 @@ fn name_warnings(p: &Parsed, f: &Facts, r: Option<Release>) -> Vec<String> {
         .filter(|_| r.is_none() && p.schema == Schema::V2)
     {
         let also = if n.valid_for(v16) { "" } else { " (1.6 too)" };
-        warnings.push(format!(
+        warnings.push(Warning::new(Kind::PluginName, format!(
             "line {}: the {} `{}` is not a full plugin URI (`io.containerd.<type>.<version>.<name>`): containerd 1.7 refuses to start with it in a version-2 config{also}; name the plugin in full, or remove it",
             n.line, n.kind, n.name
-        ));
+        )).line(n.line));
     }
     warnings
 }
@@ -429,7 +515,7 @@ mod tests {
         assert!(
             r.warnings
                 .iter()
-                .any(|w| w.contains("`conf.d/10.toml` has version 3")),
+                .any(|w| w.kind == Kind::NewerDropIn && w.file.as_deref() == Some("conf.d/10.toml")),
             "{:?}",
             r.warnings
         );
@@ -442,18 +528,13 @@ mod tests {
         );
         let unknown = inspect_chain(&files, &[], None).unwrap();
         assert_eq!(unknown.image, None);
-        assert!(
-            unknown
-                .warnings
-                .iter()
-                .any(|w| w.contains("1.x and 2.x read these files differently"))
-        );
+        assert!(unknown.warnings.iter().any(|w| w.kind == Kind::CannotTell));
         // Errors name the file they are in.
         assert_eq!(
             inspect_chain(&[("a", ""), ("b", "x =")], &[], None)
                 .unwrap_err()
-                .0,
-            1
+                .file,
+            "b"
         );
     }
 }

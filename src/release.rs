@@ -5,6 +5,9 @@
 
 use std::fmt;
 
+/// How a release is written on the command line, for messages: `X.Y` or `X.Y.Z`, with examples.
+pub const FORMS: &str = "X.Y or X.Y.Z, e.g. `1.7` or `2.1.4`";
+
 /// A containerd release, `major.minor[.patch]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Release {
@@ -45,6 +48,12 @@ impl Release {
             minor,
             patch,
         })
+    }
+
+    /// The release that `containerd --version` names in its output, e.g. "containerd
+    /// github.com/containerd/containerd/v2 v2.1.4 75cb2b7..." (Debian: "2.1.9+unknown").
+    pub fn from_version_output(text: &str) -> Option<Release> {
+        text.split_whitespace().nth(2).and_then(Release::parse)
     }
 
     /// True for 2.0 and later.

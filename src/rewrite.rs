@@ -2,7 +2,7 @@
 //! (only the pin's bytes change), and the fixed point over a chain that ends with every release
 //! that loads it on the new image.
 
-use crate::config::{BOM, Error, Parsed, parse, parse_all};
+use crate::config::{BOM, ChainError, Error, Parsed, parse, parse_all};
 use crate::facts::{Facts, all_facts};
 use crate::inspect::{FAST_MIN, Report, both_lines, fast, old_1_6, report};
 use crate::merge::{self, Refusal};
@@ -11,6 +11,7 @@ use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Key, Schema};
 use crate::sections;
 use crate::splice::{self, Lookup, Style};
 use crate::verify::verify;
+use crate::warning::{Kind, Warning};
 use toml_edit::ImDocument;
 
 /// The result of pinning an image.
@@ -21,7 +22,7 @@ pub struct Change {
     /// The report for the input.
     pub before: Report,
     /// What was done beyond the obvious, then the warnings that still hold for the new text.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// The keys a rewrite sets, adding them where missing, and those it updates only where present.
@@ -61,7 +62,7 @@ fn edit(
     image: &str,
     add: &[&[&str]],
     update: &[&[&str]],
-) -> Result<(Option<Parsed>, Vec<String>), Error> {
+) -> Result<(Option<Parsed>, Vec<Warning>), Error> {
     let style = Style::of(p.raw());
     let mut notes = Vec::new();
     let mut new: Option<Parsed> = None;
@@ -78,7 +79,7 @@ fn edit(
             continue;
         }
         if p.schema == Schema::V1 && *key == KEY_V3 && !present && add.contains(&KEY_V1) {
-            notes.push("version-1 config: containerd 2.0–2.2 ignore `[plugins.cri] sandbox_image`, so pausectl also set `[plugins.\"io.containerd.cri.v1.images\".pinned_images] sandbox`, which 2.x reads and 1.x ignores".into());
+            notes.push(Warning::new(Kind::AlsoSet, "version-1 config: containerd 2.0–2.2 ignore `[plugins.cri] sandbox_image`, so pausectl also set `[plugins.\"io.containerd.cri.v1.images\".pinned_images] sandbox`, which 2.x reads and 1.x ignores"));
         }
         let edit = splice::set(&cur.doc, key, image, style).map_err(|w| Error::Verify(w.path))?;
         let raw = splice::apply(cur.raw(), &[edit]);
@@ -132,7 +133,7 @@ pub fn fresh(text: &str, release: Option<Release>) -> Option<String> {
 /// Rewrites `text` so that every containerd that reads it uses `image` (already validated: no
 /// quotes, backslashes or control characters). Only the pin's bytes change.
 pub fn set(text: &str, image: &str, release: Option<Release>) -> Result<Change, Error> {
-    let mut c = set_chain(&[("", text)], &[], image, release).map_err(|(_, e)| e)?;
+    let mut c = set_chain(&[("", text)], &[], image, release).map_err(|e| e.error)?;
     Ok(Change {
         text: c.texts.remove(0),
         before: c.before,
@@ -148,7 +149,7 @@ pub struct ChainChange {
     /// The report for the files as they were.
     pub before: Report,
     /// What was done beyond the obvious, then the warnings that still hold afterwards.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// Like [`set`], for a config and the files it imports (`(label, text)` in load order, as for
@@ -162,7 +163,7 @@ pub fn set_chain(
     missing: &[String],
     image: &str,
     release: Option<Release>,
-) -> Result<ChainChange, (usize, Error)> {
+) -> Result<ChainChange, ChainError> {
     set_chain_at(files, missing, image, release, 0)
 }
 
@@ -175,7 +176,7 @@ pub fn set_chain_at(
     image: &str,
     release: Option<Release>,
     primary: usize,
-) -> Result<ChainChange, (usize, Error)> {
+) -> Result<ChainChange, ChainError> {
     if let Some(r) = fast(files, FAST_MIN)
         && let Some(c) = set_reduced(&r, files, missing, image, release)?
     {
@@ -192,7 +193,7 @@ fn set_reduced(
     missing: &[String],
     image: &str,
     release: Option<Release>,
-) -> Result<Option<ChainChange>, (usize, Error)> {
+) -> Result<Option<ChainChange>, ChainError> {
     let mut c = set_files(&[(files[0].0, &r.text)], missing, image, release, 0)?;
     let text = if c.texts[0] == r.text {
         Some(files[0].1.to_string())
@@ -212,24 +213,28 @@ fn set_files(
     image: &str,
     release: Option<Release>,
     primary: usize,
-) -> Result<ChainChange, (usize, Error)> {
+) -> Result<ChainChange, ChainError> {
     let labels: Vec<&str> = files.iter().map(|(l, _)| *l).collect();
+    let in_file = |(i, error): (usize, Error)| ChainError {
+        file: labels[i].to_string(),
+        error,
+    };
     // Each file is parsed once, and again only after an edit of it.
-    let old = parse_all(files)?;
+    let old = parse_all(files).map_err(in_file)?;
     let mut new: Vec<Option<Parsed>> = old.iter().map(|_| None).collect();
     let before_edit: Vec<&Parsed> = old.iter().collect();
-    let old_facts = all_facts(&before_edit)?;
+    let old_facts = all_facts(&before_edit).map_err(in_file)?;
     let before = report(&labels, &before_edit, &old_facts, missing, release);
-    pinnable(&before, release)?;
+    pinnable(&before, release).map_err(|e| e.unwrap_or_else(|e| in_file((0, e))))?;
     let mut notes = Vec::new();
     let mut edit_file = |new: &mut [Option<Parsed>], i: usize, add: &[Key], update: &[Key]| {
-        let (n, more) =
-            edit(new[i].as_ref().unwrap_or(&old[i]), image, add, update).map_err(|e| (i, e))?;
+        let (n, more) = edit(new[i].as_ref().unwrap_or(&old[i]), image, add, update)
+            .map_err(|error| in_file((i, error)))?;
         if let Some(n) = n {
             new[i] = Some(n);
         }
         notes.extend(more);
-        Ok::<(), (usize, Error)>(())
+        Ok::<(), ChainError>(())
     };
     let merged_1x = old_facts.iter().rev().map(|f| f.version).find(|v| *v != 0);
     let (add, update) = targets(old_facts[primary].schema, release, merged_1x.unwrap_or(0));
@@ -244,7 +249,7 @@ fn set_files(
         None => [&both_lines(old_facts[0].schema)[..], &[old_1_6()]].concat(),
     };
     for round in 0..=files.len() + 1 {
-        let facts = all_facts(&current(&new, &old))?;
+        let facts = all_facts(&current(&new, &old)).map_err(in_file)?;
         let Some((file, key)) = releases.iter().find_map(|r| {
             let o = merge::merge(&facts, missing, *r);
             let wins = o.source.as_ref().is_some_and(|p| p.image == image);
@@ -262,9 +267,9 @@ fn set_files(
         edit_file(&mut new, file, &[key], &[])?;
     }
     let now = current(&new, &old);
-    let facts = all_facts(&now)?;
+    let facts = all_facts(&now).map_err(in_file)?;
     let after = report(&labels, &now, &facts, missing, release);
-    check_releases(&old_facts, &facts, missing, image, release, &releases)?;
+    check_releases(&old_facts, &facts, missing, image, release, &releases).map_err(in_file)?;
     notes.extend(after.warnings);
     let texts = new
         .iter()
@@ -279,21 +284,18 @@ fn set_files(
 }
 
 /// Whether a chain can be pinned at all: not when pausectl cannot tell what a release reads,
-/// nor, with the release unknown, when no release loads it.
-fn pinnable(before: &Report, release: Option<Release>) -> Result<(), (usize, Error)> {
-    if let Some((i, e)) = before.unsure.clone() {
-        return Err((i, e));
+/// nor, with the release unknown, when no release loads it (an error of the main config).
+fn pinnable(before: &Report, release: Option<Release>) -> Result<(), Result<ChainError, Error>> {
+    if let Some(e) = &before.unsure {
+        return Err(Ok(e.clone()));
     }
     if let (None, Some(Refusal { why, help })) = (release, &before.refusal) {
         let (why, help) = (why.clone(), help.clone());
-        return Err((
-            0,
-            Error::Refused {
-                release: None,
-                why,
-                help,
-            },
-        ));
+        return Err(Err(Error::Refused {
+            release: None,
+            why,
+            help,
+        }));
     }
     Ok(())
 }
@@ -433,12 +435,15 @@ mod tests {
         assert_eq!(c.text, want);
         // In step, it is the key a 1.6 before 1.6.32 reads: no warning.
         assert!(
-            !c.warnings.iter().any(|w| w.contains("line 3")),
+            !c.warnings.iter().any(|w| w.line == Some(3)),
             "{:?}",
             c.warnings
         );
         assert!(
-            c.before.warnings.iter().any(|w| w.contains("line 3")),
+            c.before
+                .warnings
+                .iter()
+                .any(|w| w.kind == Kind::KeyIgnored && w.line == Some(3)),
             "{:?}",
             c.before.warnings
         );
@@ -454,7 +459,7 @@ mod tests {
                 && c.before
                     .warnings
                     .iter()
-                    .any(|w| w.contains("byte-order mark"))
+                    .any(|w| w.kind == Kind::ByteOrderMark)
         );
     }
 
@@ -563,7 +568,7 @@ mod tests {
                             assert_eq!(again.texts, s.texts, "{text}");
                         }
                     }
-                    (Err((_, a)), Err((_, b))) => assert_eq!(a.to_string(), b.to_string()),
+                    (Err(a), Err(b)) => assert_eq!(a.error.to_string(), b.error.to_string()),
                     (a, b) => panic!("{text}: whole {:?}, sections {:?}", a.err(), b.err()),
                 }
                 checked += 1;

@@ -22,7 +22,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn read(path: &Path) -> Option<Vec<u8>> {
     fs::read(path).ok()
@@ -39,14 +39,11 @@ fn run_case(case: &Path) -> Result<(), String> {
         fs::write(&config, bytes).unwrap();
     }
     let args = fs::read_to_string(case.join("args")).map_err(|e| format!("args: {e}"))?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pausectl"))
-        .args(args.lines().filter(|l| !l.is_empty()))
-        .current_dir(dir.path())
-        .env("PATH", "/nonexistent") // no `containerd` to detect: cases say their release
+    let args: Vec<&str> = args.lines().filter(|l| !l.is_empty()).collect();
+    // No `containerd` on PATH to detect: cases say their release.
+    let mut child = common::pausectl_command(dir.path(), &args)
         .env_remove("NO_COLOR")
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut pipe = child.stdin.take().unwrap();
@@ -170,12 +167,7 @@ fn run_case(case: &Path) -> Result<(), String> {
 
 /// One test per case folder, named after it: `cargo test --test cases -- <name>` runs one.
 fn main() -> std::process::ExitCode {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
-    let mut cases: Vec<_> = fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    cases.sort();
+    let cases = common::cases();
     let count = cases.len();
     let mut trials = vec![Trial::test("at_least_30_cases", move || {
         if count >= 30 {

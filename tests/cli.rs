@@ -3,36 +3,16 @@
 
 mod common;
 
-use common::copy_tree;
+use common::{cases, copy_tree, pausectl};
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const REF: &str = "registry.local:5000/pause:3.10";
 
-fn pausectl(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pausectl"))
-        .args(args)
-        .current_dir(dir)
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap()
-}
-
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-fn cases() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
-    let mut v: Vec<_> = fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v
 }
 
 /// For every case that writes a config: a second identical `set` reports `changed: false`,
@@ -399,7 +379,8 @@ fn json_fields_are_the_documented_ones() {
             "managed",
             "files",
             "pins",
-            "warnings"
+            "warnings",
+            "warning_details"
         ]
     );
     assert_eq!(show["image"], "registry.k8s.io/pause:3.8");
@@ -413,6 +394,11 @@ fn json_fields_are_the_documented_ones() {
             .unwrap()
             .contains("public registry")
     );
+    // Each warning again, with its kind and place, for scripts that must not match wording.
+    let detail = &show["warning_details"][0];
+    assert_eq!(keys(detail), ["kind", "file", "line", "text"]);
+    assert_eq!(detail["kind"], "public-registry");
+    assert_eq!(detail["text"], show["warnings"][0]);
 
     let set = json(&pausectl(
         dir.path(),
@@ -442,7 +428,8 @@ fn json_fields_are_the_documented_ones() {
             "files",
             "created",
             "diff",
-            "warnings"
+            "warnings",
+            "warning_details"
         ]
     );
     assert_eq!(set["before"], "registry.k8s.io/pause:3.8");

@@ -113,12 +113,7 @@ fn dump(build: &Build, config: &Path) -> Result<String, String> {
 }
 
 fn pausectl(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pausectl"))
-        .args(args)
-        .current_dir(dir)
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
+    let out = common::pausectl(dir, args);
     let s = |b: Vec<u8>| String::from_utf8_lossy(&b).to_string();
     (
         out.status.code().unwrap_or(-1),
@@ -150,10 +145,7 @@ fn agree(build: &Build, config: &Path) -> Option<String> {
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let ours = json["image"].as_str();
     let cannot_tell = warns_cannot_tell(&json);
-    let warns_disabled = json["warnings"].as_array().is_some_and(|w| {
-        w.iter()
-            .any(|w| w.as_str().is_some_and(|w| w.contains("disabled_plugins")))
-    });
+    let warns_disabled = warns(&json, "cri-disabled");
     match (&truth, ours) {
         (Ok(theirs), Some(ours)) if theirs == ours => None,
         (Err(_), None) => None,
@@ -188,12 +180,14 @@ fn says_cannot_tell(r: Option<Release>, dir: &Path) -> bool {
 
 /// Whether `show --json` output has the warning that pausectl cannot tell the image.
 fn warns_cannot_tell(json: &serde_json::Value) -> bool {
-    json["warnings"].as_array().is_some_and(|w| {
-        w.iter().any(|w| {
-            w.as_str()
-                .is_some_and(|w| w.starts_with("pausectl cannot tell"))
-        })
-    })
+    warns(json, "cannot-tell")
+}
+
+/// Whether `--json` output has a warning of this kind.
+fn warns(json: &serde_json::Value, kind: &str) -> bool {
+    json["warning_details"]
+        .as_array()
+        .is_some_and(|w| w.iter().any(|w| w["kind"] == kind))
 }
 
 /// Whether pausectl says release `r` refuses the config in `dir` (with its imports); `agree`
@@ -241,8 +235,7 @@ struct Input {
 fn inputs() -> Vec<Input> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut all = Vec::new();
-    for entry in fs::read_dir(root.join("testdata/cases")).unwrap() {
-        let case = entry.unwrap().path();
+    for case in common::cases() {
         let args = fs::read_to_string(case.join("args")).unwrap_or_default();
         let args: Vec<&str> = args.lines().collect();
         let Ok(text) = fs::read(case.join("in.toml")) else {

@@ -6,38 +6,18 @@
 
 mod common;
 
-use common::{SET, default_config, stderr, wait_bounded};
+use common::{SET, default_config, pausectl, run_bounded, stderr};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The image `SET` pins.
 const REF: &str = SET[2];
-
-/// Runs `cmd` to its end, or kills it and fails the test after 60 s: no run may hang.
-fn bounded(cmd: &mut Command) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_bounded(child, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
-}
-
-fn pausectl(dir: &Path, args: &[&str]) -> Output {
-    bounded(
-        Command::new(env!("CARGO_BIN_EXE_pausectl"))
-            .args(args)
-            .current_dir(dir)
-            .env("PATH", "/nonexistent"),
-    )
-}
 
 /// The names in `dir`, sorted.
 fn names(dir: &Path) -> Vec<String> {
@@ -534,7 +514,7 @@ fn inject_everywhere(
             .arg(bin)
             .args(args)
             .current_dir(dir.path());
-        bounded(&mut cmd)
+        run_bounded(&mut cmd)
     };
     let read_all = || -> Vec<Vec<u8>> {
         files
@@ -656,7 +636,7 @@ fn permission_denied_says_run_as_root() {
     let config = dir.path().join("config.toml");
     fs::write(&config, default_config()).unwrap();
     let as_nobody = |dir: &Path| {
-        bounded(
+        run_bounded(
             Command::new("setpriv")
                 .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
                 .arg(env!("CARGO_BIN_EXE_pausectl"))

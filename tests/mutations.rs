@@ -14,7 +14,7 @@ use pausectl::{Error, Release};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// xorshift64*: small, seeded, reproducible.
@@ -96,10 +96,9 @@ fn gentle(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mutated_fixtures_never_panic_or_fail_verification() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
-    let mut seeds: Vec<Vec<u8>> = fs::read_dir(root)
-        .unwrap()
-        .filter_map(|e| fs::read(e.unwrap().path().join("in.toml")).ok())
+    let mut seeds: Vec<Vec<u8>> = common::cases()
+        .iter()
+        .filter_map(|case| fs::read(case.join("in.toml")).ok())
         .collect();
     seeds.sort();
     let releases = [
@@ -149,12 +148,7 @@ struct Input {
 }
 
 fn inputs(n: usize) -> Vec<Input> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
-    let mut cases: Vec<PathBuf> = fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    cases.sort();
+    let cases = common::cases();
     // Every other input comes from a case that succeeds as it is, and one in four of those gets
     // a mutation that keeps the TOML whole (a comment or blank line), so that the success path
     // stays as well exercised as refusals however many error cases there are.
@@ -246,13 +240,9 @@ fn run(input: &Input, dir: &Path) -> Result<i32, String> {
     }
     fs::write(dir.join(&input.file), &input.bytes).unwrap();
     let before = snapshot(dir);
-    let child = Command::new(env!("CARGO_BIN_EXE_pausectl"))
-        .args(&input.args)
-        .current_dir(dir)
-        .env("PATH", "/nonexistent")
-        .stdin(Stdio::null())
+    let args: Vec<&str> = input.args.iter().map(String::as_str).collect();
+    let child = common::pausectl_command(dir, &args)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let out = wait_bounded(child, Duration::from_secs(20))?;

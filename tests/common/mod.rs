@@ -4,7 +4,8 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Output};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Copies `from` (if it exists) into `to`, keeping relative paths.
@@ -74,6 +75,46 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Result<Output, String>
         std::thread::sleep(Duration::from_millis(1));
     }
     Ok(child.wait_with_output().unwrap())
+}
+
+/// Every case folder in `testdata/cases`, sorted (see `tests/cases.rs` for what one holds).
+pub fn cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
+    let mut v: Vec<PathBuf> = fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The binary as a test runs it: in `dir`, with no `containerd` on `PATH` (so that the release
+/// is the one the arguments give), no standard input, and killed after 60 s (no run may hang).
+pub fn pausectl_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pausectl"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("PATH", "/nonexistent")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `pausectl ARGS` in `dir` (see [`pausectl_command`]) to its end.
+pub fn pausectl(dir: &Path, args: &[&str]) -> Output {
+    run_bounded(&mut pausectl_command(dir, args))
+}
+
+/// Runs `cmd` to its end, or kills it and fails the test after 60 s: no run may hang.
+pub fn run_bounded(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(child, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
 /// `pausectl set` pinning registry.local:5000/pause:3.10 in `config.toml` for containerd 2.1.

@@ -1,0 +1,45 @@
+//! All of pausectl's disk I/O, behind the pure core: reading a file with a size cap,
+//! following `imports` on disk ([`load`], [`loaded_by`]), and writing ([`write()`], [`backup`],
+//! [`lock`]): never a half-written config, never a file containerd would load.
+
+mod chain;
+mod write;
+
+pub use chain::{ImportError, load, load_with, loaded_by};
+pub use write::{
+    Backup, Loaded, Lock, WriteError, backup, backup_dir, check_writable, lock, missing_dirs,
+    resolve, sibling, write,
+};
+
+use std::io::{self, Read};
+
+/// The most pausectl reads, of one file or of a chain's files together: 16 MiB, some 1,800
+/// times the largest config in the wild we know of (9 KB). It bounds time and memory.
+pub const MAX_BYTES: usize = 16 << 20;
+
+/// Reads all of `r`, or fails with `FileTooLarge` past [`MAX_BYTES`].
+pub fn read_capped(r: impl io::Read) -> io::Result<Vec<u8>> {
+    read_capped_sized(r, 0)
+}
+
+/// Reads the whole file at `path` (its size known, so that the buffer is allocated once).
+pub fn read_file(path: impl AsRef<std::path::Path>) -> io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata().map_or(0, |m| m.len() as usize);
+    read_capped_sized(file, size.min(MAX_BYTES) + 1)
+}
+
+fn read_capped_sized(r: impl io::Read, capacity: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(capacity);
+    r.take(MAX_BYTES as u64 + 1).read_to_end(&mut buf)?;
+    if buf.len() > MAX_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!(
+                "it is larger than {} MiB, the most pausectl reads; containerd configs are a few KB, so check that this is the right file",
+                MAX_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(buf)
+}
