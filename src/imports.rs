@@ -14,7 +14,7 @@ use crate::warning::Warning;
 use toml_edit::{ImDocument, Item};
 
 /// The files containerd loads, main config first, in load order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Chain {
     /// Each file's path (as containerd spells it) and text.
     pub files: Vec<(String, String)>,

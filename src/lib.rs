@@ -17,6 +17,7 @@ mod inspect;
 pub mod managed;
 mod merge;
 pub mod plan;
+pub mod pull;
 mod reference;
 pub mod release;
 mod rewrite;

@@ -56,6 +56,18 @@ impl Release {
         text.split_whitespace().nth(2).and_then(Release::parse)
     }
 
+    /// Whether a loopback registry with a port is tried over HTTPS (unverified) before plain
+    /// HTTP when `config_path` is set: from 1.6.25 and 1.7.7 on (before: plain HTTP only). A
+    /// release given as X.Y counts as its latest patch.
+    pub fn localhost_tries_https(&self) -> bool {
+        match (self.major, self.minor, self.patch) {
+            (1, 6, Some(p)) => p >= 25,
+            (1, 7, Some(p)) => p >= 7,
+            (1, m, _) => m > 5,
+            _ => true,
+        }
+    }
+
     /// True for 2.0 and later.
     pub fn is_2x(&self) -> bool {
         self.major >= 2

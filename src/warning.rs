@@ -58,6 +58,8 @@ pub enum Kind {
     HardLinks,
     /// The backup goes somewhere other than beside the file.
     BackupMoved,
+    /// How containerd reaches the registry (a `hosts.toml` it skips).
+    Registry,
 }
 
 impl Warning {

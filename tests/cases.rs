@@ -43,6 +43,7 @@ fn run_case(case: &Path) -> Result<(), String> {
     // No `containerd` on PATH to detect: cases say their release.
     let mut child = common::pausectl_command(dir.path(), &args)
         .env_remove("NO_COLOR")
+        .env_remove(common::NO_VERIFY)
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();

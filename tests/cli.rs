@@ -233,6 +233,7 @@ fn auto_detects_the_release_from_path() {
         fs::write(&script, format!("#!/bin/sh\necho '{line}'\n")).unwrap();
         fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_pausectl"))
+            .env(common::NO_VERIFY, "1")
             .args(["show", "--json", "--config", "config.toml"])
             .current_dir(dir.path())
             .env("PATH", &bin)
@@ -380,7 +381,8 @@ fn json_fields_are_the_documented_ones() {
             "files",
             "pins",
             "warnings",
-            "warning_details"
+            "warning_details",
+            "verified"
         ]
     );
     assert_eq!(show["image"], "registry.k8s.io/pause:3.8");
@@ -429,7 +431,8 @@ fn json_fields_are_the_documented_ones() {
             "created",
             "diff",
             "warnings",
-            "warning_details"
+            "warning_details",
+            "verified"
         ]
     );
     assert_eq!(set["before"], "registry.k8s.io/pause:3.8");
@@ -443,6 +446,8 @@ fn json_fields_are_the_documented_ones() {
     assert_eq!(set["restart_needed"], true);
     assert_eq!(set["files"], serde_json::json!(["config.toml"]));
     assert_eq!(set["containerd_version"], serde_json::Value::Null);
+    // Written with --no-verify (the tests' PAUSECTL_NO_VERIFY): the registry was not asked.
+    assert_eq!(set["verified"], serde_json::Value::Null);
     assert!(
         set["diff"]
             .as_str()

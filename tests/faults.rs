@@ -338,6 +338,7 @@ fn sixteen_concurrent_runs_take_turns() {
             args[2] = image;
             args.push("--json");
             Command::new(env!("CARGO_BIN_EXE_pausectl"))
+                .env(common::NO_VERIFY, "1")
                 .args(args)
                 .current_dir(dir.path())
                 .stdout(Stdio::piped())
@@ -381,6 +382,7 @@ fn set_waits_for_the_lock() {
     let holder = fs::File::open(dir.path()).unwrap();
     holder.lock().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pausectl"))
+        .env(common::NO_VERIFY, "1")
         .args(SET)
         .current_dir(dir.path())
         .stdout(Stdio::null())
@@ -508,6 +510,7 @@ fn inject_everywhere(
     let strace = |inject: &[String]| {
         reset();
         let mut cmd = Command::new("strace");
+        cmd.env(common::NO_VERIFY, "1");
         cmd.args(["-qq", "-o", "trace.log"])
             .args(inject)
             .arg("--")
@@ -638,6 +641,7 @@ fn permission_denied_says_run_as_root() {
     let as_nobody = |dir: &Path| {
         run_bounded(
             Command::new("setpriv")
+                .env(common::NO_VERIFY, "1")
                 .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
                 .arg(env!("CARGO_BIN_EXE_pausectl"))
                 .args(SET)
@@ -727,6 +731,7 @@ fn concurrent_creates_of_a_new_directory_take_turns() {
     let children: Vec<_> = (0..16)
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_pausectl"))
+                .env(common::NO_VERIFY, "1")
                 .args([
                     "set",
                     "--image",
@@ -775,6 +780,7 @@ fn configs_sharing_a_drop_in_take_turns() {
     let children: Vec<_> = (0..20)
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_pausectl"))
+                .env(common::NO_VERIFY, "1")
                 .args([
                     "set",
                     "--image",

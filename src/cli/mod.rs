@@ -42,7 +42,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  pausectl show\n  pausectl show --config /etc/containerd/config.toml --json --verbose"
     )]
-    Show(Common),
+    Show(ShowArgs),
     /// Print a shell completion script on standard output.
     #[command(
         after_help = "Examples:\n  pausectl completions bash > /usr/share/bash-completion/completions/pausectl\n  pausectl completions zsh > /usr/share/zsh/vendor-completions/_pausectl\n  pausectl completions fish > /usr/share/fish/vendor_completions.d/pausectl.fish"
@@ -92,6 +92,49 @@ struct SetArgs {
     /// sure the config imports it, for a main config that belongs to a package or another tool
     #[arg(long, value_name = "PATH")]
     drop_in: Option<PathBuf>,
+    /// Write the image's digest (REPO@sha256:...) as the registry resolves it, not its tag
+    #[arg(long)]
+    pin_digest: bool,
+    #[command(flatten)]
+    verify: VerifyArgs,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Checking that containerd can pull the image.
+#[derive(Args, Clone)]
+struct VerifyArgs {
+    /// Ask the registry, as containerd will, for the image before writing (the default for a
+    /// write; --dry-run and --check stay offline without it; it wins over --no-verify)
+    #[arg(long)]
+    verify: bool,
+    /// Write without asking the registry (an image build whose network cannot reach it)
+    #[arg(long, env = "PAUSECTL_NO_VERIFY", value_parser = clap::builder::FalseyValueParser::new())]
+    no_verify: bool,
+    /// The node's platform an image index must hold (default: this machine's)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    /// Seconds the registry check may take in all (connecting: 5 s at most)
+    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+    timeout: u64,
+}
+
+impl VerifyArgs {
+    /// The platform given, checked.
+    fn platform(&self) -> Result<Option<pausectl::pull::platform::Platform>> {
+        self.platform
+            .as_deref()
+            .map(pausectl::pull::platform::Platform::parse)
+            .transpose()
+            .map_err(|e| anyhow!("invalid --platform: {e}"))
+    }
+}
+
+/// `show`'s arguments.
+#[derive(Args, Clone)]
+struct ShowArgs {
+    #[command(flatten)]
+    verify: VerifyArgs,
     #[command(flatten)]
     common: Common,
 }
@@ -156,6 +199,11 @@ struct SetRequest {
     force: bool,
     drop_in: Option<PathBuf>,
     json: bool,
+    /// Ask the registry before writing.
+    verify: bool,
+    pin_digest: bool,
+    platform: Option<pausectl::pull::platform::Platform>,
+    timeout: std::time::Duration,
 }
 
 impl SetRequest {
@@ -193,7 +241,17 @@ impl SetRequest {
             ),
             (None, None) => unreachable!("clap requires --image or --registry"),
         };
+        let verify = args.verify.verify || (mode == Mode::Write && !args.verify.no_verify);
+        if args.pin_digest && !verify {
+            bail!(
+                "--pin-digest needs the registry's answer: it cannot be used with --no-verify, nor with --dry-run or --check without --verify"
+            );
+        }
         Ok(SetRequest {
+            verify,
+            pin_digest: args.pin_digest,
+            platform: args.verify.platform()?,
+            timeout: std::time::Duration::from_secs(args.verify.timeout.max(1)),
             source,
             target,
             mode,

@@ -2,6 +2,7 @@
 //! as text or as one JSON object.
 
 use anyhow::{Context, Result};
+use pausectl::pull::client::Found;
 use pausectl::{FilePlan, Pin, Plan, Release, Report, Warning};
 use serde_json::json;
 use std::io::{self, Write};
@@ -86,6 +87,10 @@ pub(super) struct Done<'a> {
     pub backups: &'a [PathBuf],
     /// `--check` or `--dry-run`, when given.
     pub flag: Option<&'static str>,
+    /// What the registry answered, when it was asked.
+    pub verified: Option<&'a Found>,
+    /// A write that did not ask the registry (`--no-verify`).
+    pub unchecked: bool,
 }
 
 impl Done<'_> {
@@ -112,6 +117,7 @@ impl Done<'_> {
             "diff": self.diff,
             "warnings": texts(self.warnings),
             "warning_details": self.warnings,
+            "verified": self.verified,
         });
         format!("{out:#}\n")
     }
@@ -143,7 +149,12 @@ impl Done<'_> {
         } else {
             ""
         };
-        format!("{}{also}{saved}{restart}\n", self.summary())
+        let checked = match (self.verified, self.unchecked) {
+            (Some(f), _) => format!("; {} has it ({})", f.host, f.digest),
+            (None, true) => "; the image was not checked with the registry (--no-verify)".into(),
+            (None, false) => String::new(),
+        };
+        format!("{}{checked}{also}{saved}{restart}\n", self.summary())
     }
 
     /// The one line that says what changed.
@@ -180,6 +191,8 @@ pub(super) fn diff(files: &[FilePlan], changes: &[usize], color: bool) -> String
 
 /// What `show` found.
 pub(super) struct Shown<'a> {
+    /// What the registry answered (`--verify`).
+    pub verified: Option<&'a Found>,
     pub label: &'a str,
     pub missing: bool,
     pub release: Option<Release>,
@@ -215,6 +228,7 @@ impl Shown<'_> {
             "pins": report.pins.iter().map(|p| json!({"file": self.file(p), "line": p.line, "key": p.key, "image": p.image})).collect::<Vec<_>>(),
             "warnings": texts(&report.warnings),
             "warning_details": report.warnings,
+            "verified": self.verified,
         });
         format!("{out:#}\n")
     }
@@ -245,6 +259,12 @@ impl Shown<'_> {
         );
         for f in self.files.iter().skip(1) {
             out.push_str(&format!("imports:       {f}\n"));
+        }
+        if let Some(f) = self.verified {
+            out.push_str(&format!(
+                "verified:      {} has it ({})\n",
+                f.host, f.digest
+            ));
         }
         if let Some(m) = self.managed {
             out.push_str(&format!("managed by:    {} ({})\n", m.tool, m.lever));

@@ -2,11 +2,11 @@
 //! render (the diff), write, report.
 
 use super::output::{self, Done, print_stderr, print_stdout, trace, trace_report};
-use super::write::{self, Target};
+use super::write::{self, Target as WriteTarget};
 use super::{DEFAULT_CONFIG, Mode, SetRequest, Source, input};
 use anyhow::{Context, Result, bail};
 use pausectl::imports::Chain;
-use pausectl::{DropIn, Kind, Plan, Warning, disk, imports, plan};
+use pausectl::{DropIn, Kind, Plan, Target, Warning, disk, imports, plan};
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,7 +14,14 @@ use std::process::ExitCode;
 pub(super) fn set(req: &SetRequest) -> Result<ExitCode> {
     let (input, chain) = resolve(req)?;
     let mut warnings = managed_warning(req, &input)?;
-    let plan = make_plan(req, &input, chain)?;
+    let again = req.pin_digest.then(|| chain.clone());
+    let mut plan = make_plan(req, &input, &req.target, chain)?;
+    let verified = verify(req, &plan, &mut warnings)?;
+    if let (Some(chain), Some(found)) = (again, &verified) {
+        // The same image, by the digest the registry resolved.
+        let by_digest = pin_digest(&plan.image, &found.digest)?;
+        plan = make_plan(req, &input, &by_digest, chain)?;
+    }
     warnings.extend(plan.warnings.iter().cloned());
     let labels: Vec<&str> = plan.files.iter().map(|f| f.path.as_str()).collect();
     trace_report(&labels, &plan.before);
@@ -52,6 +59,8 @@ pub(super) fn set(req: &SetRequest) -> Result<ExitCode> {
             warnings: &warnings,
             written: !targets.is_empty(),
             backups: &backups,
+            verified: verified.as_ref(),
+            unchecked: req.mode == Mode::Write && !req.verify,
             flag: match req.mode {
                 Mode::Check => Some("--check"),
                 Mode::DryRun => Some("--dry-run"),
@@ -130,11 +139,60 @@ fn managed_warning(req: &SetRequest, input: &input::Input) -> Result<Vec<Warning
     Ok(vec![Warning::new(Kind::Managed, text).file(label)])
 }
 
+/// Asks the registry, as containerd will, for the image the plan pins (with `--verify`, or a
+/// write without `--no-verify`); an error says what containerd would fail on.
+fn verify(
+    req: &SetRequest,
+    plan: &Plan,
+    warnings: &mut Vec<Warning>,
+) -> Result<Option<pausectl::pull::client::Found>> {
+    if !req.verify {
+        return Ok(None);
+    }
+    let texts: Vec<&str> = plan.files.iter().map(|f| f.new.as_str()).collect();
+    let check = pausectl::pull::Check {
+        texts: &texts,
+        release: req.release,
+        image: &plan.image,
+        platform: req.platform.clone(),
+        timeout: req.timeout,
+    };
+    trace(format_args!("asking the registry for {}", plan.image));
+    match pausectl::pull::verify(&check) {
+        Ok((found, notes)) => {
+            trace(format_args!("{} has it: {}", found.host, found.digest));
+            warnings.extend(notes.into_iter().map(|n| Warning::new(Kind::Registry, n)));
+            Ok(Some(found))
+        }
+        Err(problem) => {
+            let r = problem.explain(&plan.image, plan.before.image.as_deref());
+            bail!("{}; nothing was written\nhelp: {}", r.why, r.help)
+        }
+    }
+}
+
+/// `image` by `digest` instead of its tag.
+fn pin_digest(image: &str, digest: &str) -> Result<Target> {
+    let r = pausectl::ImageRef::parse_lenient(image)?;
+    let repo = match &r.domain {
+        Some(d) => format!("{d}/{}", r.path),
+        None => r.path.clone(),
+    };
+    Ok(Target::Image(pausectl::ImageRef::parse(&format!(
+        "{repo}@{digest}"
+    ))?))
+}
+
 /// The library's plan: in place, or into a drop-in of its own.
-fn make_plan(req: &SetRequest, input: &input::Input, chain: Chain) -> Result<Plan> {
+fn make_plan(
+    req: &SetRequest,
+    input: &input::Input,
+    target: &Target,
+    chain: Chain,
+) -> Result<Plan> {
     let exists = !input.missing;
     let Some(path) = &req.drop_in else {
-        return Ok(plan::in_place(chain, exists, &req.target, req.release)?);
+        return Ok(plan::in_place(chain, exists, target, req.release)?);
     };
     let Source::File(config) = &req.source else {
         bail!("--drop-in needs a config file, not standard input");
@@ -173,7 +231,7 @@ fn make_plan(req: &SetRequest, input: &input::Input, chain: Chain) -> Result<Pla
 fn write(
     req: &SetRequest,
     plan: &Plan,
-    targets: &[Target],
+    targets: &[WriteTarget],
     entries: &[(String, String)],
 ) -> Result<Vec<std::path::PathBuf>> {
     if let (Source::Stdin, Mode::Write) = (&req.source, req.mode) {

@@ -1,11 +1,13 @@
 //! `pausectl show`: read the chain, ask the library which image containerd uses, print it.
 
 use super::output::{Shown, print_stderr, print_stdout, trace_report};
-use super::{Common, Source, input};
-use anyhow::Result;
+use super::{ShowArgs, Source, input};
+use anyhow::{Result, bail};
 use std::process::ExitCode;
 
-pub(super) fn show(args: Common) -> Result<ExitCode> {
+pub(super) fn show(all: ShowArgs) -> Result<ExitCode> {
+    let (args, verify) = (all.common, all.verify);
+    let platform = verify.platform()?;
     let (release, how) = input::release(&args.containerd_version)?;
     let source = Source::new(&args.config);
     let mut input = input::read(&source, false)?;
@@ -22,7 +24,34 @@ pub(super) fn show(args: Common) -> Result<ExitCode> {
     if let Some(image) = &report.image {
         report.warnings.extend(pausectl::advice(image));
     }
+    // With --verify: the image in effect, asked of the registry as containerd will ask.
+    let texts: Vec<&str> = files.iter().map(|(_, t)| *t).collect();
+    let checked = match (&report.image, verify.verify) {
+        (Some(image), true) => Some(
+            pausectl::pull::verify(&pausectl::pull::Check {
+                texts: &texts,
+                release,
+                image,
+                platform,
+                timeout: std::time::Duration::from_secs(verify.timeout.max(1)),
+            })
+            .map_err(|p| p.explain(image, None)),
+        ),
+        _ => None,
+    };
+    let verified = match &checked {
+        Some(Ok((found, notes))) => {
+            report.warnings.extend(
+                notes
+                    .iter()
+                    .map(|n| pausectl::Warning::new(pausectl::Kind::Registry, n.clone())),
+            );
+            Some(found)
+        }
+        _ => None,
+    };
     let shown = Shown {
+        verified,
         label: &input.label,
         missing: input.missing,
         release,
@@ -33,11 +62,17 @@ pub(super) fn show(args: Common) -> Result<ExitCode> {
     };
     if args.json {
         print_stdout(&shown.json())?;
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        print_stdout(&shown.text())?;
+        for w in &report.warnings {
+            print_stderr(&format!("warning: {w}\n"));
+        }
     }
-    print_stdout(&shown.text())?;
-    for w in &report.warnings {
-        print_stderr(&format!("warning: {w}\n"));
+    match checked {
+        Some(Err(r)) => bail!("{}\nhelp: {}", r.why, r.help),
+        None if verify.verify && report.image.is_none() => {
+            bail!("there is no image in effect to verify (see above)")
+        }
+        _ => Ok(ExitCode::SUCCESS),
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -43,3 +43,25 @@ fn read_capped_sized(r: impl io::Read, capacity: usize) -> io::Result<Vec<u8>> {
     }
     Ok(buf)
 }
+
+/// The first of `candidates` that exists (a registry's host directory under `config_path`):
+/// its path, its `hosts.toml` when that is not empty, and the names of its files (for the
+/// docker `certs.d` layout).
+pub fn host_dir(candidates: &[String]) -> Option<(String, Option<String>, Vec<String>)> {
+    let dir = candidates
+        .iter()
+        .find(|p| std::fs::metadata(p.as_str()).is_ok())?;
+    let hosts_toml = read_file(format!("{dir}/hosts.toml"))
+        .ok()
+        .filter(|b| !b.is_empty())
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    Some((dir.clone(), hosts_toml, files))
+}

@@ -77,6 +77,9 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Result<Output, String>
     Ok(child.wait_with_output().unwrap())
 }
 
+/// The variable that turns off asking the registry before a write (`--no-verify`).
+pub const NO_VERIFY: &str = "PAUSECTL_NO_VERIFY";
+
 /// Every case folder in `testdata/cases`, sorted (see `tests/cases.rs` for what one holds).
 pub fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
@@ -92,6 +95,9 @@ pub fn cases() -> Vec<PathBuf> {
 /// is the one the arguments give), no standard input, and killed after 60 s (no run may hang).
 pub fn pausectl_command(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pausectl"));
+    // Tests name registries that do not exist; tests/registry.rs and the cases (which say
+    // --no-verify where they write) remove this.
+    cmd.env(NO_VERIFY, "1");
     cmd.args(args)
         .current_dir(dir)
         .env("PATH", "/nonexistent")
