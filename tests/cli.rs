@@ -382,7 +382,8 @@ fn json_fields_are_the_documented_ones() {
             "pins",
             "warnings",
             "warning_details",
-            "verified"
+            "verified",
+            "verify_error"
         ]
     );
     assert_eq!(show["image"], "registry.k8s.io/pause:3.8");

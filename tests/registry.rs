@@ -316,6 +316,29 @@ fn plain_http_outcomes() {
     );
     assert!(err.contains(&format!("--image {host}/pause:3.10")), "{err}");
     assert_eq!(fs::read_to_string(&config).unwrap(), V2);
+    // The same as one JSON object on standard output.
+    let out = common::pausectl_command(
+        dir,
+        &[
+            "set",
+            "--json",
+            "--image",
+            &format!("{host}/pause:3.6"),
+            "--config",
+            "config.toml",
+            "--containerd-version",
+            "1.7.24",
+        ],
+    )
+    .env_remove(common::NO_VERIFY)
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["written"], false);
+    assert_eq!(json["error"]["kind"], "not-found");
+    assert_eq!(json["error"]["tags"], serde_json::json!(["3.10"]));
+    assert_eq!(json["error"]["host"], format!("http://{host}/v2"));
     // `--registry` keeps the default's tag: 1.7's 3.8 is not there either.
     let (code, err) = pausectl(
         dir,
@@ -404,6 +427,33 @@ fn plain_http_outcomes() {
         stdout.contains(&format!("verified:      http://{host}/v2 has it (sha256:")),
         "{stdout}"
     );
+    let out = common::pausectl_command(
+        dir,
+        &[
+            "show",
+            "--json",
+            "--config",
+            "config.toml",
+            "--containerd-version",
+            "2.1.9",
+            "--verify",
+        ],
+    )
+    .output()
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json["verified"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{json}"
+    );
+    assert_eq!(
+        json["verified"]["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64/v8"])
+    );
+    assert_eq!(json["verify_error"], serde_json::Value::Null);
 }
 
 /// HTTPS with a private CA: untrusted without `ca` in hosts.toml (as containerd), trusted with
@@ -462,6 +512,24 @@ fn hosts_toml_ca_and_mirrors() {
             "{err}"
         );
     }
+    // The CA trusted, but the name is not the certificate's (it is for IP 127.0.0.1 only).
+    let by_name = format!(
+        "[host.\"https://localhost:{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"{}\"\n",
+        secure.port,
+        ca.display()
+    );
+    fs::write(hosts_dir.join("hosts.toml"), by_name).unwrap();
+    fs::write(dir.join("config.toml"), &config).unwrap();
+    let (code, err) = set(dir, "registry.test/pause:3.10", "2.1.9", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("TLS handshake") && err.contains("not valid for name \"localhost\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("does not name the host containerd connects to"),
+        "{err}"
+    );
 
     // Mirrors: the first lacks the image, the second has it; each is told the registry (?ns=).
     let empty = Registry::start(dir, "empty", None, None);

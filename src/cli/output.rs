@@ -2,7 +2,8 @@
 //! as text or as one JSON object.
 
 use anyhow::{Context, Result};
-use pausectl::pull::client::Found;
+use pausectl::pull::Problem;
+use pausectl::pull::client::{Failure, Found};
 use pausectl::{FilePlan, Pin, Plan, Release, Report, Warning};
 use serde_json::json;
 use std::io::{self, Write};
@@ -66,6 +67,47 @@ pub(super) fn trace_report(files: &[&str], report: &Report) {
         )),
         (None, _) => trace("in effect: unknown"),
     }
+}
+
+/// A failed registry check as `--json` gives it: what failed (`kind`), where, the sentence
+/// and the help, and what the registry has (tags, or an index's platforms).
+pub(super) fn verify_error(problem: &Problem, why: &str, help: &str) -> serde_json::Value {
+    let (kind, host, extra) = match problem {
+        Problem::Settings(_) => ("settings", None, json!(null)),
+        Problem::Reference(_) => ("reference", None, json!(null)),
+        Problem::Pull(f) => match f {
+            Failure::NotFound { hosts, tags } => {
+                ("not-found", hosts.first(), json!({"tags": tags}))
+            }
+            Failure::Tls { host, .. } => ("tls", Some(host), json!(null)),
+            Failure::Denied {
+                host,
+                status,
+                with_credentials,
+                ..
+            } => (
+                "denied",
+                Some(host),
+                json!({"status": status, "with_credentials": with_credentials}),
+            ),
+            Failure::Platform {
+                host,
+                wanted,
+                available,
+            } => (
+                "platform",
+                Some(host),
+                json!({"wanted": wanted, "platforms": available}),
+            ),
+            Failure::Unreachable { host, .. } => ("unreachable", Some(host), json!(null)),
+            Failure::Status { host, .. } => ("status", Some(host), json!(null)),
+        },
+    };
+    let mut out = json!({"kind": kind, "host": host, "message": why, "help": help});
+    if let serde_json::Value::Object(more) = extra {
+        out.as_object_mut().expect("an object").extend(more);
+    }
+    out
 }
 
 /// The warnings' sentences, as `--json` lists them under `warnings`.
@@ -193,6 +235,8 @@ pub(super) fn diff(files: &[FilePlan], changes: &[usize], color: bool) -> String
 pub(super) struct Shown<'a> {
     /// What the registry answered (`--verify`).
     pub verified: Option<&'a Found>,
+    /// Why the check failed (`--verify`), as [`verify_error`] gives it.
+    pub verify_error: Option<serde_json::Value>,
     pub label: &'a str,
     pub missing: bool,
     pub release: Option<Release>,
@@ -229,6 +273,7 @@ impl Shown<'_> {
             "warnings": texts(&report.warnings),
             "warning_details": report.warnings,
             "verified": self.verified,
+            "verify_error": self.verify_error,
         });
         format!("{out:#}\n")
     }

@@ -156,6 +156,7 @@ fn verify(
         image: &plan.image,
         platform: req.platform.clone(),
         timeout: req.timeout,
+        env: containerd_env(),
     };
     trace(format_args!("asking the registry for {}", plan.image));
     match pausectl::pull::verify(&check) {
@@ -166,9 +167,26 @@ fn verify(
         }
         Err(problem) => {
             let r = problem.explain(&plan.image, plan.before.image.as_deref());
+            if req.json {
+                let error = output::verify_error(&problem, &r.why, &r.help);
+                let out =
+                    serde_json::json!({"image": plan.image, "written": false, "error": error});
+                print_stdout(&format!("{out:#}\n"))?;
+            }
             bail!("{}; nothing was written\nhelp: {}", r.why, r.help)
         }
     }
+}
+
+/// containerd's environment from its systemd unit (for the proxy it uses), or `None` (then
+/// pausectl's own) when it has none here.
+pub(super) fn containerd_env() -> Option<Vec<(String, String)>> {
+    let env = disk::containerd_environment();
+    match &env {
+        Some(_) => trace("proxy settings: containerd's systemd unit and drop-ins"),
+        None => trace("proxy settings: pausectl's environment (no containerd.service found)"),
+    }
+    env
 }
 
 /// `image` by `digest` instead of its tag.

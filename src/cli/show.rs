@@ -34,8 +34,12 @@ pub(super) fn show(all: ShowArgs) -> Result<ExitCode> {
                 image,
                 platform,
                 timeout: std::time::Duration::from_secs(verify.timeout.max(1)),
+                env: super::set::containerd_env(),
             })
-            .map_err(|p| p.explain(image, None)),
+            .map_err(|p| {
+                let r = p.explain(image, None);
+                (super::output::verify_error(&p, &r.why, &r.help), r)
+            }),
         ),
         _ => None,
     };
@@ -50,7 +54,12 @@ pub(super) fn show(all: ShowArgs) -> Result<ExitCode> {
         }
         _ => None,
     };
+    let verify_error = match &checked {
+        Some(Err((json, _))) => Some(json.clone()),
+        _ => None,
+    };
     let shown = Shown {
+        verify_error,
         verified,
         label: &input.label,
         missing: input.missing,
@@ -69,7 +78,7 @@ pub(super) fn show(all: ShowArgs) -> Result<ExitCode> {
         }
     }
     match checked {
-        Some(Err(r)) => bail!("{}\nhelp: {}", r.why, r.help),
+        Some(Err((_, r))) => bail!("{}\nhelp: {}", r.why, r.help),
         None if verify.verify && report.image.is_none() => {
             bail!("there is no image in effect to verify (see above)")
         }

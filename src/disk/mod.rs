@@ -65,3 +65,59 @@ pub fn host_dir(candidates: &[String]) -> Option<(String, Option<String>, Vec<St
     files.sort();
     Some((dir.clone(), hosts_toml, files))
 }
+
+/// The texts of containerd's systemd unit and its drop-ins (sorted by name; a drop-in in
+/// `/etc` hides one of the same name in `/run` or `/usr/lib`), or `None` when there is no unit.
+pub fn containerd_units() -> Option<Vec<String>> {
+    let dirs = [
+        "/etc/systemd/system",
+        "/run/systemd/system",
+        "/usr/local/lib/systemd/system",
+        "/usr/lib/systemd/system",
+        "/lib/systemd/system",
+    ];
+    let read = |p: &str| {
+        read_file(p)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    let unit = dirs
+        .iter()
+        .find_map(|d| read(&format!("{d}/containerd.service")))?;
+    let mut dropins: Vec<(String, String)> = Vec::new();
+    for d in dirs {
+        let dir = format!("{d}/containerd.service.d");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".conf"))
+            .collect();
+        names.sort();
+        for name in names {
+            if !dropins.iter().any(|(n, _)| *n == name)
+                && let Some(text) = read(&format!("{dir}/{name}"))
+            {
+                dropins.push((name, text));
+            }
+        }
+    }
+    dropins.sort();
+    Some(
+        std::iter::once(unit)
+            .chain(dropins.into_iter().map(|(_, t)| t))
+            .collect(),
+    )
+}
+
+/// The environment systemd gives containerd, or `None` when it has no unit here.
+pub fn containerd_environment() -> Option<Vec<(String, String)>> {
+    let units = containerd_units()?;
+    let read = |p: &str| {
+        read_file(p)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    Some(crate::pull::systemd::environment(&units, read))
+}

@@ -36,6 +36,8 @@ pub struct Request<'a> {
     pub credentials: &'a dyn Fn(&str) -> Option<(String, String)>,
     /// Extra headers (the CRI `headers`).
     pub headers: &'a [(String, String)],
+    /// containerd's environment, for `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`.
+    pub env: &'a [(String, String)],
     /// The node's platform, and whether only it will do (2.x's transfer service).
     pub platform: &'a Platform,
     pub exact_platform: bool,
@@ -476,7 +478,7 @@ impl Session<'_> {
             .timeout_global(Some(left))
             .max_redirects(10)
             .user_agent(concat!("pausectl/", env!("CARGO_PKG_VERSION")))
-            .proxy(proxy_for(url))
+            .proxy(proxy_for(url, self.req.env))
             .tls_config(tls)
             .build();
         Ok(config.into())
@@ -546,16 +548,18 @@ fn system_roots() -> Vec<Certificate<'static>> {
 
 /// Go's `http.ProxyFromEnvironment`: `HTTPS_PROXY` for https, `HTTP_PROXY` for http, none
 /// for a host in `NO_PROXY` or a loopback one.
-fn proxy_for(url: &str) -> Option<ureq::Proxy> {
+fn proxy_for(url: &str, env: &[(String, String)]) -> Option<ureq::Proxy> {
     let (scheme, rest) = url.split_once("://")?;
     let authority = rest.split('/').next().unwrap_or(rest);
     if is_localhost(authority) {
         return None;
     }
     let var = |names: [&str; 2]| {
-        names
-            .iter()
-            .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+        names.iter().find_map(|n| {
+            env.iter()
+                .find(|(k, v)| k == n && !v.is_empty())
+                .map(|(_, v)| v.clone())
+        })
     };
     let proxy = match scheme {
         "https" => var(["HTTPS_PROXY", "https_proxy"]),
@@ -820,6 +824,24 @@ mod tests {
         assert!(!bypass("r.example.com:5000", "r.example.com:443"));
         assert!(bypass("10.0.0.1", "10.0.0.1:5000"));
         assert!(!bypass("", "r.example.com"));
+    }
+
+    #[test]
+    fn proxies_as_go_chooses_them() {
+        let env: Vec<(String, String)> = [
+            ("HTTPS_PROXY", "proxy.example:3128"),
+            ("NO_PROXY", ".internal.example"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+        assert!(proxy_for("https://registry.example/v2/x", &env).is_some());
+        // HTTP_PROXY is not set: plain HTTP goes direct.
+        assert!(proxy_for("http://registry.example/v2/x", &env).is_none());
+        assert!(proxy_for("https://r.internal.example/v2/x", &env).is_none());
+        // Loopback never goes through a proxy.
+        assert!(proxy_for("https://127.0.0.1:5000/v2/x", &env).is_none());
+        assert!(proxy_for("https://localhost:5000/v2/x", &env).is_none());
+        assert!(proxy_for("https://registry.example/v2/x", &[]).is_none());
     }
 
     #[test]

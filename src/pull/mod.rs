@@ -9,6 +9,7 @@ pub mod client;
 pub mod hosts;
 pub mod platform;
 pub mod settings;
+pub mod systemd;
 
 use crate::disk;
 use crate::reference::ImageRef;
@@ -29,6 +30,8 @@ pub struct Check<'a> {
     pub image: &'a str,
     /// The node's platform (`None`: this machine's).
     pub platform: Option<Platform>,
+    /// containerd's environment, for its proxy settings (`None`: pausectl's own).
+    pub env: Option<Vec<(String, String)>>,
     pub timeout: Duration,
 }
 
@@ -83,6 +86,10 @@ pub fn verify(check: &Check) -> Result<(Found, Vec<String>), Problem> {
         settings.auth.get(host)?.credentials().ok()
     };
     let platform = check.platform.clone().unwrap_or_else(Platform::host);
+    let env: Vec<(String, String)> = match &check.env {
+        Some(e) => e.clone(),
+        None => std::env::vars().collect(),
+    };
     let req = Request {
         registry: &registry,
         repository: &repository,
@@ -90,6 +97,7 @@ pub fn verify(check: &Check) -> Result<(Found, Vec<String>), Problem> {
         hosts: &hosts,
         credentials: &credentials,
         headers: &settings.headers,
+        env: &env,
         platform: &platform,
         exact_platform: transfer,
         connect: Duration::from_secs(5).min(check.timeout),
@@ -309,6 +317,14 @@ fn explain_failure(f: &Failure, image: &str, before: Option<&str>) -> (String, S
                 ),
             )
         }
+        Failure::Tls { host, detail } if detail.contains("not valid for name") => (
+            format!(
+                "the TLS handshake with {host} failed ({detail}); containerd would fail the same way"
+            ),
+            format!(
+                "the registry's certificate does not name the host containerd connects to: reissue it with that name (or IP) in its subjectAltName, or address the registry by a name the certificate has; {SKIP}"
+            ),
+        ),
         Failure::Tls { host, detail } => (
             format!(
                 "the TLS handshake with {host} failed ({detail}); containerd would fail the same way"
