@@ -286,6 +286,19 @@ fn plain_http_outcomes() {
                 .contains(&format!("{host}/pause:3.10"))
         );
     }
+    // The release unknown (no containerd on PATH): asked as 1.x and as 2.x would ask.
+    fs::write(&config, V2).unwrap();
+    let image10 = format!("{host}/pause:3.10");
+    let (code, err) = pausectl(
+        dir,
+        &["set", "--image", &image10, "--config", "config.toml"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let heads = reg
+        .requests()
+        .matches("HEAD /v2/pause/manifests/3.10")
+        .count();
+    assert!(heads >= 2, "{}", reg.requests());
     // The digest, as resolved.
     fs::write(&config, V2).unwrap();
     let (code, err) = set(

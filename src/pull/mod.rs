@@ -24,7 +24,7 @@ use std::time::Duration;
 pub struct Check<'a> {
     /// The chain's texts as containerd will read them, main config first.
     pub texts: &'a [&'a str],
-    /// The release that reads them (`None`: 2.x rules for a version-3/4 config, else 1.7's).
+    /// The release that reads them (`None`: each release line that reads the config).
     pub release: Option<Release>,
     /// The image to pull, as pinned.
     pub image: &'a str,
@@ -47,43 +47,87 @@ pub enum Problem {
 }
 
 /// The outcome: the host that has the image, and what the user should know about the way
-/// there (a `hosts.toml` containerd cannot read, which it skips).
+/// there (a `hosts.toml` containerd cannot read, which it skips). With the release unknown,
+/// each release line that reads the config is asked as it would ask (once when they would ask
+/// alike): 2.x alone for a version-3/4 config.
 pub fn verify(check: &Check) -> Result<(Found, Vec<String>), Problem> {
-    let release = check.release.unwrap_or_else(|| {
-        let v3 = check.texts.first().is_some_and(|t| {
-            toml_edit::ImDocument::parse(*t)
-                .ok()
-                .and_then(|d| d.get("version").and_then(toml_edit::Item::as_integer))
-                .is_some_and(|v| v >= 3)
-        });
-        Release::parse(if v3 { "2.1" } else { "1.7" }).expect("a valid release")
-    });
-    let r = ImageRef::parse_lenient(check.image).map_err(|e| Problem::Reference(e.to_string()))?;
-    let registry = r.domain.clone().unwrap_or_else(|| "docker.io".into());
-    let repository = match (&r.domain, r.path.contains('/')) {
-        (None, false) => format!("library/{}", r.path),
-        _ => r.path.clone(),
+    let releases: Vec<Release> = match check.release {
+        Some(r) => vec![r],
+        None => {
+            let v3 = check.texts.first().is_some_and(|t| {
+                toml_edit::ImDocument::parse(*t)
+                    .ok()
+                    .and_then(|d| d.get("version").and_then(toml_edit::Item::as_integer))
+                    .is_some_and(|v| v >= 3)
+            });
+            let lines: &[&str] = if v3 { &["2.1"] } else { &["1.7", "2.1"] };
+            lines.iter().filter_map(|r| Release::parse(r)).collect()
+        }
     };
-    let reference = r
-        .digest
-        .clone()
-        .or_else(|| r.tag.clone())
-        .unwrap_or_else(|| "latest".into());
+    let r = ImageRef::parse_lenient(check.image).map_err(|e| Problem::Reference(e.to_string()))?;
+    let image = Image {
+        registry: r.domain.clone().unwrap_or_else(|| "docker.io".into()),
+        repository: match (&r.domain, r.path.contains('/')) {
+            (None, false) => format!("library/{}", r.path),
+            _ => r.path.clone(),
+        },
+        reference: r.digest.or(r.tag).unwrap_or_else(|| "latest".into()),
+    };
+    let mut asked: Vec<(Vec<Host>, bool)> = Vec::new();
+    let mut answer = None;
+    for release in releases {
+        let route = route(check, &image, release)?;
+        let key = (route.hosts.clone(), route.transfer);
+        if asked.contains(&key) {
+            continue;
+        }
+        asked.push(key);
+        answer = Some(ask(check, &image, &route)?);
+    }
+    Ok(answer.expect("at least one release line"))
+}
+
+/// The image as the resolver names it.
+struct Image {
+    registry: String,
+    repository: String,
+    reference: String,
+}
+
+/// How one release reaches the registry.
+struct Route {
+    settings: Registry,
+    hosts: Vec<Host>,
+    /// 2.x's transfer service: anonymous, the platform exact.
+    transfer: bool,
+    notes: Vec<String>,
+}
+
+fn route(check: &Check, image: &Image, release: Release) -> Result<Route, Problem> {
     let settings = settings::registry(check.texts, release);
     validate(&settings, release)?;
     // 2.x pulls through its transfer service unless registry `mirrors` or `configs` are set:
     // then `config_path` is one directory, the pull anonymous, the platform exact.
     let transfer = release.is_2x() && settings.mirrors.is_empty() && !settings.has_configs;
     let (hosts, notes) = if !settings.config_path.is_empty() || transfer {
-        config_path_hosts(&settings, &registry, release, transfer)
+        config_path_hosts(&settings, &image.registry, release, transfer)
     } else {
-        (legacy_hosts(&settings, &registry), Vec::new())
+        (legacy_hosts(&settings, &image.registry), Vec::new())
     };
+    Ok(Route {
+        settings,
+        hosts,
+        transfer,
+        notes,
+    })
+}
+
+fn ask(check: &Check, image: &Image, route: &Route) -> Result<(Found, Vec<String>), Problem> {
     let credentials = |host: &str| -> Option<(String, String)> {
-        if transfer {
+        if route.transfer {
             return None;
         }
-        settings.auth.get(host)?.credentials().ok()
+        route.settings.auth.get(host)?.credentials().ok()
     };
     let platform = check.platform.clone().unwrap_or_else(Platform::host);
     let env: Vec<(String, String)> = match &check.env {
@@ -91,20 +135,20 @@ pub fn verify(check: &Check) -> Result<(Found, Vec<String>), Problem> {
         None => std::env::vars().collect(),
     };
     let req = Request {
-        registry: &registry,
-        repository: &repository,
-        reference: &reference,
-        hosts: &hosts,
+        registry: &image.registry,
+        repository: &image.repository,
+        reference: &image.reference,
+        hosts: &route.hosts,
         credentials: &credentials,
-        headers: &settings.headers,
+        headers: &route.settings.headers,
         env: &env,
         platform: &platform,
-        exact_platform: transfer,
+        exact_platform: route.transfer,
         connect: Duration::from_secs(5).min(check.timeout),
         total: check.timeout,
     };
     client::check(&req)
-        .map(|found| (found, notes))
+        .map(|found| (found, route.notes.clone()))
         .map_err(Problem::Pull)
 }
 
@@ -382,5 +426,81 @@ fn explain_failure(f: &Failure, image: &str, before: Option<&str>) -> (String, S
             format!("{host} did not serve `{image}`: {detail}"),
             format!("check the registry's logs; {SKIP}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts_for(
+        registry: &str,
+        release: &str,
+        settings: &Registry,
+        transfer: bool,
+    ) -> Vec<String> {
+        let r = Release::parse(release).unwrap();
+        config_path_hosts(settings, registry, r, transfer)
+            .0
+            .iter()
+            .map(|h| {
+                format!(
+                    "{}{}",
+                    h.base(),
+                    if h.http_fallback { " (then http)" } else { "" }
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn loopback_and_legacy_hosts_per_release() {
+        let with_path = Registry {
+            config_path: "/nonexistent/certs.d".into(),
+            ..Registry::default()
+        };
+        assert_eq!(
+            hosts_for("127.0.0.1:5000", "1.6.20", &with_path, false),
+            ["http://127.0.0.1:5000/v2"]
+        );
+        assert_eq!(
+            hosts_for("127.0.0.1:5000", "1.7.24", &with_path, false),
+            ["https://127.0.0.1:5000/v2 (then http)"]
+        );
+        assert_eq!(
+            hosts_for("127.0.0.1:5000", "2.1.9", &Registry::default(), true),
+            ["https://127.0.0.1:5000/v2 (then http)"]
+        );
+        // Without config_path: plain HTTP for loopback; mirrors first, then the registry.
+        let mirrors = Registry {
+            mirrors: [(
+                "docker.io".to_string(),
+                vec!["mirror.local:5000".to_string()],
+            )]
+            .into(),
+            ..Registry::default()
+        };
+        let bases: Vec<String> = legacy_hosts(&mirrors, "docker.io")
+            .iter()
+            .map(Host::base)
+            .collect();
+        assert_eq!(
+            bases,
+            [
+                "https://mirror.local:5000/v2",
+                "https://registry-1.docker.io/v2"
+            ]
+        );
+        let bases: Vec<String> = legacy_hosts(&Registry::default(), "localhost:5000")
+            .iter()
+            .map(Host::base)
+            .collect();
+        assert_eq!(bases, ["http://localhost:5000/v2"]);
+        // containerd refuses mirrors beside config_path.
+        let both = Registry {
+            config_path: "/d".into(),
+            ..mirrors
+        };
+        assert!(validate(&both, Release::parse("2.1").unwrap()).is_err());
     }
 }
