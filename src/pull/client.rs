@@ -474,6 +474,7 @@ impl Session<'_> {
         })?;
         let config = Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_resolve(Some(self.req.connect.min(left)))
             .timeout_connect(Some(self.req.connect.min(left)))
             .timeout_global(Some(left))
             .max_redirects(10)
