@@ -153,43 +153,7 @@ pub(crate) fn report(
 ) -> Report {
     let main = &facts[0];
     let mut warnings = chain_warnings(labels, parsed, facts, release);
-    let place = |i: usize, line: usize| match i {
-        0 => format!("line {line}"),
-        _ => format!("`{}` line {line}", labels[i]),
-    };
-    let mut lines_differ = None;
-    let mut outcome = match release {
-        Some(r) => merge::merge(facts, missing, r),
-        None => {
-            let (outcome, differ) = unknown_release(facts, missing);
-            if let Some((a, b)) = &differ {
-                warnings.push(Warning::new(Kind::CannotTell, format!(
-                    "pausectl cannot tell which sandbox image containerd uses: 1.x and 2.x read {} differently (1.x: {a}; 2.x: {b}); pass --containerd-version to see which applies",
-                    if labels.len() > 1 { "these files" } else { "this config" },
-                )));
-            }
-            lines_differ = differ;
-            outcome
-        }
-    };
-    if let Some(Refusal { why, help }) = &outcome.refusal {
-        let who = who(&release);
-        warnings.push(Warning::new(
-            Kind::Refused,
-            format!("{who} refuses this config and will not start: {why}; {help}"),
-        ));
-    }
-    if let Some((name, i, line)) = &outcome.cri_disabled {
-        let text = format!(
-            "`disabled_plugins` turns off the CRI plugin (`{name}`, {}): containerd runs no pods, so it uses no sandbox image until that entry is removed",
-            place(*i, *line)
-        );
-        warnings.push(
-            Warning::new(Kind::CriDisabled, text)
-                .file(labels[*i])
-                .line(*line),
-        );
-    }
+    let (mut outcome, lines_differ) = outcome(labels, facts, missing, release, &mut warnings);
     let mut image = match (&outcome.refusal, &outcome.source) {
         _ if outcome.cri_disabled.is_some() => None,
         (Some(_), _) => None,
@@ -200,7 +164,7 @@ pub(crate) fn report(
     if let Some((i, message, help, at)) = unsure.as_ref().filter(|_| outcome.refusal.is_none()) {
         let text = format!(
             "pausectl cannot tell which sandbox image containerd uses: {}: {message}; {help}",
-            place(*i, at.0)
+            place(labels, *i, at.0)
         );
         warnings.push(
             Warning::new(Kind::CannotTell, text)
@@ -231,6 +195,54 @@ pub(crate) fn report(
         unsure,
         lines_differ,
         cri_disabled: outcome.cri_disabled.map(|(name, _, _)| name),
+    }
+}
+
+/// What `release` (or, unknown, both release lines) makes of the chain, with the warnings
+/// for a refusal, a disabled CRI plugin, and release lines that differ.
+fn outcome(
+    labels: &[&str],
+    facts: &[Facts],
+    missing: &[String],
+    release: Option<Release>,
+    warnings: &mut Vec<Warning>,
+) -> (Outcome, Option<(String, String)>) {
+    let (outcome, differ) = match release {
+        Some(r) => (merge::merge(facts, missing, r), None),
+        None => unknown_release(facts, missing),
+    };
+    if let Some((a, b)) = &differ {
+        warnings.push(Warning::new(Kind::CannotTell, format!(
+            "pausectl cannot tell which sandbox image containerd uses: 1.x and 2.x read {} differently (1.x: {a}; 2.x: {b}); pass --containerd-version to see which applies",
+            if labels.len() > 1 { "these files" } else { "this config" },
+        )));
+    }
+    if let Some(Refusal { why, help }) = &outcome.refusal {
+        let who = who(&release);
+        warnings.push(Warning::new(
+            Kind::Refused,
+            format!("{who} refuses this config and will not start: {why}; {help}"),
+        ));
+    }
+    if let Some((name, i, line)) = &outcome.cri_disabled {
+        let text = format!(
+            "`disabled_plugins` turns off the CRI plugin (`{name}`, {}): containerd runs no pods, so it uses no sandbox image until that entry is removed",
+            place(labels, *i, *line)
+        );
+        warnings.push(
+            Warning::new(Kind::CriDisabled, text)
+                .file(labels[*i])
+                .line(*line),
+        );
+    }
+    (outcome, differ)
+}
+
+/// `line N` in the main config, `` `file` line N `` in an imported one.
+fn place(labels: &[&str], i: usize, line: usize) -> String {
+    match i {
+        0 => format!("line {line}"),
+        _ => format!("`{}` line {line}", labels[i]),
     }
 }
 

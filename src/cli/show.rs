@@ -1,8 +1,11 @@
-//! `pausectl show`: read the chain, ask the library which image containerd uses, print it.
+//! `pausectl show`: read the chain, ask the library which image containerd uses (and, with
+//! `--verify`, ask the registry for it), print it.
 
-use super::output::{Shown, print_stderr, print_stdout, trace_report};
-use super::{ShowArgs, Source, input};
+use super::output::{Shown, print_stderr, print_stdout, trace_report, verify_error};
+use super::{ShowArgs, Source, VerifyArgs, input};
 use anyhow::{Result, bail};
+use pausectl::pull::client::Found;
+use pausectl::{Kind, Refusal, Release, Warning};
 use std::process::ExitCode;
 
 pub(super) fn show(all: ShowArgs) -> Result<ExitCode> {
@@ -24,43 +27,20 @@ pub(super) fn show(all: ShowArgs) -> Result<ExitCode> {
     if let Some(image) = &report.image {
         report.warnings.extend(pausectl::advice(image));
     }
-    // With --verify: the image in effect, asked of the registry as containerd will ask.
     let texts: Vec<&str> = files.iter().map(|(_, t)| *t).collect();
     let checked = match (&report.image, verify.verify) {
-        (Some(image), true) => Some(
-            pausectl::pull::verify(&pausectl::pull::Check {
-                texts: &texts,
-                release,
-                image,
-                platform,
-                timeout: std::time::Duration::from_secs(verify.timeout.max(1)),
-                env: super::set::containerd_env(),
-            })
-            .map_err(|p| {
-                let r = p.explain(image, None);
-                (super::output::verify_error(&p, &r.why, &r.help), r)
-            }),
-        ),
+        (Some(image), true) => Some(check(&texts, release, image, &verify, platform)),
         _ => None,
     };
-    let verified = match &checked {
-        Some(Ok((found, notes))) => {
-            report.warnings.extend(
-                notes
-                    .iter()
-                    .map(|n| pausectl::Warning::new(pausectl::Kind::Registry, n.clone())),
-            );
-            Some(found)
-        }
-        _ => None,
-    };
-    let verify_error = match &checked {
-        Some(Err((json, _))) => Some(json.clone()),
-        _ => None,
-    };
+    if let Some(Ok((_, notes))) = &checked {
+        report.warnings.extend(notes.iter().cloned());
+    }
     let shown = Shown {
-        verify_error,
-        verified,
+        verify_error: checked
+            .as_ref()
+            .and_then(|c| c.as_ref().err())
+            .map(|e| e.0.clone()),
+        verified: checked.as_ref().and_then(|c| c.as_ref().ok()).map(|c| &c.0),
         label: &input.label,
         missing: input.missing,
         release,
@@ -83,5 +63,34 @@ pub(super) fn show(all: ShowArgs) -> Result<ExitCode> {
             bail!("there is no image in effect to verify (see above)")
         }
         _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `--verify`: the image in effect, asked of the registry as containerd will ask; a failure
+/// as JSON and as the sentence and help.
+fn check(
+    texts: &[&str],
+    release: Option<Release>,
+    image: &str,
+    verify: &VerifyArgs,
+    platform: Option<pausectl::pull::platform::Platform>,
+) -> Result<(Found, Vec<Warning>), (serde_json::Value, Refusal)> {
+    let check = pausectl::pull::Check {
+        texts,
+        release,
+        image,
+        platform,
+        timeout: std::time::Duration::from_secs(verify.timeout.max(1)),
+        env: super::set::containerd_env(),
+    };
+    match pausectl::pull::verify(&check) {
+        Ok((found, notes)) => {
+            let notes = notes.into_iter().map(|n| Warning::new(Kind::Registry, n));
+            Ok((found, notes.collect()))
+        }
+        Err(p) => {
+            let r = p.explain(image, None);
+            Err((verify_error(&p, &r.why, &r.help), r))
+        }
     }
 }

@@ -318,16 +318,70 @@ impl Problem {
 
 const SKIP: &str = "or pass --no-verify to write the pin unchecked";
 
+/// The TLS handshake failed: an untrusted certificate (where containerd's CA goes), or one
+/// that does not name the host.
+fn tls(host: &str, detail: &str, image: Option<&ImageRef>) -> (String, String) {
+    let why = format!(
+        "the TLS handshake with {host} failed ({detail}); containerd would fail the same way"
+    );
+    if detail.contains("not valid for name") {
+        return (
+            why,
+            format!(
+                "the registry's certificate does not name the host containerd connects to: reissue it with that name (or IP) in its subjectAltName, or address the registry by a name the certificate has; {SKIP}"
+            ),
+        );
+    }
+    let registry = image
+        .and_then(|r| r.domain.clone())
+        .unwrap_or_else(|| "docker.io".into());
+    (
+        why,
+        format!(
+            "give containerd the registry's CA: `ca = \"/path/to/ca.crt\"` in `<config_path>/{registry}/hosts.toml` (`config_path` under the CRI plugin's `registry` table, e.g. /etc/containerd/certs.d); {SKIP}"
+        ),
+    )
+}
+
+/// The registry lacks the image: which hosts said so, the tags it has, how to mirror it.
+fn not_found(
+    hosts: &[String],
+    tags: Option<&[String]>,
+    image: &str,
+    source: &str,
+) -> (String, String) {
+    let without_tag = image
+        .rsplit_once(':')
+        .filter(|(_, t)| !t.contains('/'))
+        .map_or(image, |(a, _)| a);
+    let has = match tags {
+        Some([]) | None => String::new(),
+        Some(t) => {
+            let shown: Vec<&str> = t.iter().rev().take(10).map(String::as_str).collect();
+            format!("; that repository has the tags {}", shown.join(", "))
+        }
+    };
+    let other = tags
+        .and_then(|t| t.iter().rev().find(|t| t.starts_with(char::is_numeric)))
+        .map(|t| format!(", or pin a tag it has: --image {without_tag}:{t}"))
+        .unwrap_or_default();
+    (
+        format!(
+            "the registry does not have `{image}`: {} answered 404 (not found){has}; containerd would fail every new pod with `failed to get sandbox image`",
+            hosts.join(", ")
+        ),
+        format!(
+            "copy it there first: skopeo copy --all docker://{source} docker://{image}{other}; {SKIP}"
+        ),
+    )
+}
+
 fn explain_failure(f: &Failure, image: &str, before: Option<&str>) -> (String, String) {
     let r = ImageRef::parse_lenient(image).ok();
     let tag = r
         .as_ref()
         .and_then(|r| r.tag.clone())
         .unwrap_or_else(|| "latest".into());
-    let without_tag = image
-        .rsplit_once(':')
-        .filter(|(_, t)| !t.contains('/'))
-        .map_or(image, |(a, _)| a);
     // Where the image comes from upstream: the one containerd used when it has the same tag,
     // else the public pause image of that tag.
     let same_tag =
@@ -338,48 +392,8 @@ fn explain_failure(f: &Failure, image: &str, before: Option<&str>) -> (String, S
         .map(String::from)
         .unwrap_or_else(|| format!("registry.k8s.io/pause:{tag}"));
     match f {
-        Failure::NotFound { hosts, tags } => {
-            let has = match tags.as_deref() {
-                Some([]) | None => String::new(),
-                Some(t) => {
-                    let shown: Vec<&str> = t.iter().rev().take(10).map(String::as_str).collect();
-                    format!("; that repository has the tags {}", shown.join(", "))
-                }
-            };
-            let other = tags
-                .as_deref()
-                .and_then(|t| t.iter().rev().find(|t| t.starts_with(char::is_numeric)))
-                .map(|t| format!(", or pin a tag it has: --image {without_tag}:{t}"))
-                .unwrap_or_default();
-            (
-                format!(
-                    "the registry does not have `{image}`: {} answered 404 (not found){has}; containerd would fail every new pod with `failed to get sandbox image`",
-                    hosts.join(", ")
-                ),
-                format!(
-                    "copy it there first: skopeo copy --all docker://{source} docker://{image}{other}; {SKIP}"
-                ),
-            )
-        }
-        Failure::Tls { host, detail } if detail.contains("not valid for name") => (
-            format!(
-                "the TLS handshake with {host} failed ({detail}); containerd would fail the same way"
-            ),
-            format!(
-                "the registry's certificate does not name the host containerd connects to: reissue it with that name (or IP) in its subjectAltName, or address the registry by a name the certificate has; {SKIP}"
-            ),
-        ),
-        Failure::Tls { host, detail } => (
-            format!(
-                "the TLS handshake with {host} failed ({detail}); containerd would fail the same way"
-            ),
-            format!(
-                "give containerd the registry's CA: `ca = \"/path/to/ca.crt\"` in `<config_path>/{}/hosts.toml` (`config_path` under the CRI plugin's `registry` table, e.g. /etc/containerd/certs.d); {SKIP}",
-                r.as_ref()
-                    .and_then(|r| r.domain.clone())
-                    .unwrap_or_else(|| "docker.io".into())
-            ),
-        ),
+        Failure::NotFound { hosts, tags } => not_found(hosts, tags.as_deref(), image, &source),
+        Failure::Tls { host, detail } => tls(host, detail, r.as_ref()),
         Failure::Denied {
             host,
             status,

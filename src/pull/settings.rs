@@ -119,6 +119,40 @@ pub fn registry(texts: &[&str], release: Release) -> Registry {
     out
 }
 
+/// One `configs."<host>"` table: its `auth`, and (1.x) its `tls`.
+fn config(out: &mut Registry, host: String, c: &Item, release: Release) {
+    out.has_configs = true;
+    if let Some(a) = get(c, "auth") {
+        out.auth.insert(host.clone(), auth(a));
+    }
+    // 2.x removed `tls` from `configs` (it ignores the key).
+    if let Some(t) = get(c, "tls").filter(|_| !release.is_2x()) {
+        let field = |k: &str| string(t, k).unwrap_or_default();
+        out.tls.insert(
+            host,
+            Tls {
+                ca_file: field("ca_file"),
+                cert_file: field("cert_file"),
+                key_file: field("key_file"),
+                insecure_skip_verify: get(t, "insecure_skip_verify")
+                    .and_then(Item::as_bool)
+                    .unwrap_or(false),
+            },
+        );
+    }
+}
+
+/// An `auth` table.
+fn auth(a: &Item) -> Auth {
+    let field = |k: &str| string(a, k).unwrap_or_default();
+    Auth {
+        username: field("username"),
+        password: field("password"),
+        auth: field("auth"),
+        identitytoken: field("identitytoken"),
+    }
+}
+
 /// Adds the settings of one `registry` table, each key replacing the one before it.
 fn merge(out: &mut Registry, reg: &Item, release: Release) {
     if let Some(p) = string(reg, "config_path") {
@@ -142,34 +176,7 @@ fn merge(out: &mut Registry, reg: &Item, release: Release) {
         out.mirrors.insert(host, endpoints);
     }
     for (host, c) in entries("configs") {
-        out.has_configs = true;
-        if let Some(a) = get(&c, "auth") {
-            let field = |k: &str| string(a, k).unwrap_or_default();
-            out.auth.insert(
-                host.clone(),
-                Auth {
-                    username: field("username"),
-                    password: field("password"),
-                    auth: field("auth"),
-                    identitytoken: field("identitytoken"),
-                },
-            );
-        }
-        // 2.x removed `tls` from `configs` (it ignores the key).
-        if let Some(t) = get(&c, "tls").filter(|_| !release.is_2x()) {
-            let field = |k: &str| string(t, k).unwrap_or_default();
-            out.tls.insert(
-                host,
-                Tls {
-                    ca_file: field("ca_file"),
-                    cert_file: field("cert_file"),
-                    key_file: field("key_file"),
-                    insecure_skip_verify: get(t, "insecure_skip_verify")
-                        .and_then(Item::as_bool)
-                        .unwrap_or(false),
-                },
-            );
-        }
+        config(out, host, &c, release);
     }
     // `auths` (deprecated): a URL's host, folded into `configs`.
     for (key, a) in entries("auths") {
@@ -180,13 +187,7 @@ fn merge(out: &mut Registry, reg: &Item, release: Release) {
                 rest.split('/').next().unwrap_or(rest)
             })
             .to_string();
-        let field = |k: &str| string(&a, k).unwrap_or_default();
-        out.auth.entry(host).or_insert(Auth {
-            username: field("username"),
-            password: field("password"),
-            auth: field("auth"),
-            identitytoken: field("identitytoken"),
-        });
+        out.auth.entry(host).or_insert(auth(&a));
     }
     for (name, v) in entries("headers") {
         let values: Vec<String> = match v.as_array() {
