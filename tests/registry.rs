@@ -738,9 +738,10 @@ fn answer(
         .lines()
         .any(|l| l.eq_ignore_ascii_case(&format!("authorization: {basic}")))
         || (body.contains("username=puller") && body.contains("password=s3cret"));
-    log.lock()
-        .unwrap()
-        .push(format!("{}\n{body}", head.lines().next().unwrap_or("")));
+    log.lock().unwrap().push(format!(
+        "{}\n{body}\ngranted={granted}",
+        head.lines().next().unwrap_or("")
+    ));
     let (status, json) = if granted {
         (
             "200 OK",
@@ -798,4 +799,55 @@ fn bearer_token_auth() {
         );
         assert!(seen.contains("scope=repository%3Apause%3Apull"), "{seen}");
     }
+    // A registry that redirects to this one: each host that answers is authorized with its
+    // own credentials, so those of the first never reach the second's token server.
+    let redirector = redirect_to(&host);
+    let plugin = "[plugins.\"io.containerd.grpc.v1.cri\".registry.configs";
+    let creds = |h: &str| {
+        format!("{plugin}.\"{h}\".auth]\n  username = \"puller\"\n  password = \"s3cret\"\n")
+    };
+    fs::write(
+        dir.join("config.toml"),
+        format!("{V2}{}", creds(&redirector)),
+    )
+    .unwrap();
+    tokens.requests.lock().unwrap().clear();
+    let (code, err) = set(dir, &format!("{redirector}/pause:3.10"), "1.7.24", &[]);
+    assert_eq!(code, 2, "{err}");
+    let seen = tokens.requests.lock().unwrap().join("\n");
+    assert!(
+        !seen.contains("s3cret") && !seen.contains("granted=true"),
+        "{seen}"
+    );
+    let both = format!("{V2}{}{}", creds(&redirector), creds(&host));
+    fs::write(dir.join("config.toml"), both).unwrap();
+    let (code, err) = set(dir, &format!("{redirector}/pause:3.10"), "1.7.24", &[]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// A server on 127.0.0.1 that answers every request with a 307 to the same path on `host`.
+fn redirect_to(host: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let host = host.to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let _ = reader.read_line(&mut line);
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split(' ').nth(1).unwrap_or("/");
+            let _ = write!(
+                stream,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{host}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    format!("127.0.0.1:{port}")
 }

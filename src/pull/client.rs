@@ -142,7 +142,12 @@ pub fn check(req: &Request) -> Result<Found, Failure> {
 
 impl Session<'_> {
     fn url(&self, host: &Host, tail: &str) -> String {
-        let mut url = format!("{}/{}/{tail}", host.base(), self.req.repository);
+        let base = host.base();
+        let mut url = format!(
+            "{}/{}/{tail}",
+            base.trim_end_matches('/'),
+            self.req.repository
+        );
         // A mirror is told which registry the image is from.
         let upstream = host.host == self.req.registry
             || (self.req.registry == "docker.io" && host.host == "registry-1.docker.io");
@@ -279,6 +284,37 @@ impl Session<'_> {
         url: &str,
         accept: &str,
     ) -> Result<Response<ureq::Body>, Failure> {
+        // Redirects are followed here, not by the client: each host that answers is
+        // authorized with its own credentials (`configs."<that host>".auth`), as containerd's
+        // authorizer does, and no Authorization header follows a redirect.
+        let mut url = url.to_string();
+        for _ in 0..=10 {
+            let resp = self.authorized(host, method, &url, accept)?;
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .filter(|_| resp.status().is_redirection());
+            match location {
+                Some(l) => url = join_location(&url, l),
+                None => return Ok(resp),
+            }
+        }
+        Err(Failure::Status {
+            host: host.base(),
+            detail: "stopped after 10 redirects".into(),
+        })
+    }
+
+    /// One request, answering a `401` challenge once with the credentials of the host that
+    /// answered.
+    fn authorized(
+        &self,
+        host: &Host,
+        method: &str,
+        url: &str,
+        accept: &str,
+    ) -> Result<Response<ureq::Body>, Failure> {
         let first = self.once(host, method, url, accept, None)?;
         if first.status() != 401 {
             return Ok(first);
@@ -289,7 +325,8 @@ impl Session<'_> {
             .iter()
             .filter_map(|v| v.to_str().ok().map(String::from))
             .collect();
-        let creds = self.creds(host);
+        let creds =
+            (self.req.credentials)(authority(url)).filter(|(u, s)| !u.is_empty() || !s.is_empty());
         let Some(authorization) = self.authorize(host, &challenges, creds.as_ref())? else {
             return Ok(first);
         };
@@ -477,13 +514,36 @@ impl Session<'_> {
             .timeout_resolve(Some(self.req.connect.min(left)))
             .timeout_connect(Some(self.req.connect.min(left)))
             .timeout_global(Some(left))
-            .max_redirects(10)
+            .max_redirects(0)
             .user_agent(concat!("pausectl/", env!("CARGO_PKG_VERSION")))
             .proxy(proxy_for(url, self.req.env))
             .tls_config(tls)
             .build();
         Ok(config.into())
     }
+}
+
+/// `host[:port]` of a URL.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// A redirect's `Location`, made absolute against the URL that answered.
+fn join_location(base: &str, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
+    let origin = format!(
+        "{scheme}://{}",
+        rest.split(['/', '?']).next().unwrap_or(rest)
+    );
+    if location.starts_with('/') {
+        return format!("{origin}{location}");
+    }
+    let dir = base.rsplit_once('/').map_or(base, |(d, _)| d);
+    format!("{dir}/{location}")
 }
 
 /// The TLS settings containerd uses for `host`: the system's roots plus its CA files, its
@@ -843,6 +903,22 @@ mod tests {
         assert!(proxy_for("https://127.0.0.1:5000/v2/x", &env).is_none());
         assert!(proxy_for("https://localhost:5000/v2/x", &env).is_none());
         assert!(proxy_for("https://registry.example/v2/x", &[]).is_none());
+    }
+
+    #[test]
+    fn redirects_resolve_against_the_url_that_answered() {
+        let base = "https://r.example:5000/v2/pause/manifests/3.10";
+        assert_eq!(
+            join_location(base, "https://cdn.example/b"),
+            "https://cdn.example/b"
+        );
+        assert_eq!(join_location(base, "/v2/x"), "https://r.example:5000/v2/x");
+        assert_eq!(
+            join_location(base, "sha256:1"),
+            "https://r.example:5000/v2/pause/manifests/sha256:1"
+        );
+        assert_eq!(authority("http://[::1]:5000/v2/x?ns=a"), "[::1]:5000");
+        assert_eq!(authority(base), "r.example:5000");
     }
 
     #[test]

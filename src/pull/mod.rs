@@ -74,7 +74,7 @@ pub fn verify(check: &Check) -> Result<(Found, Vec<String>), Problem> {
         reference: r.digest.or(r.tag).unwrap_or_else(|| "latest".into()),
     };
     let mut asked: Vec<(Vec<Host>, bool)> = Vec::new();
-    let mut answer = None;
+    let mut answer: Option<(Found, Vec<String>)> = None;
     for release in releases {
         let route = route(check, &image, release)?;
         let key = (route.hosts.clone(), route.transfer);
@@ -82,7 +82,15 @@ pub fn verify(check: &Check) -> Result<(Found, Vec<String>), Problem> {
             continue;
         }
         asked.push(key);
-        answer = Some(ask(check, &image, &route)?);
+        let (found, notes) = ask(check, &image, &route)?;
+        let mut all = answer.map(|(_, n)| n).unwrap_or_default();
+        all.extend(
+            notes
+                .into_iter()
+                .filter(|n| !all.contains(n))
+                .collect::<Vec<_>>(),
+        );
+        answer = Some((found, all));
     }
     Ok(answer.expect("at least one release line"))
 }
