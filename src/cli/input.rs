@@ -190,3 +190,14 @@ pub(super) fn release(arg: &str) -> Result<(Option<Release>, &'static str)> {
         }
     }
 }
+
+/// containerd's environment from its systemd unit (for the proxy it uses), or `None` (then
+/// pausectl's own) when it has none here.
+pub(super) fn containerd_env() -> Option<Vec<(String, String)>> {
+    let env = disk::containerd_environment();
+    match &env {
+        Some(_) => trace("proxy settings: containerd's systemd unit and drop-ins"),
+        None => trace("proxy settings: pausectl's environment (no containerd.service found)"),
+    }
+    env
+}

@@ -156,7 +156,7 @@ fn verify(
         image: &plan.image,
         platform: req.platform.clone(),
         timeout: req.timeout,
-        env: containerd_env(),
+        env: input::containerd_env(),
     };
     trace(format_args!("asking the registry for {}", plan.image));
     match pausectl::pull::verify(&check) {
@@ -176,17 +176,6 @@ fn verify(
             bail!("{}; nothing was written\nhelp: {}", r.why, r.help)
         }
     }
-}
-
-/// containerd's environment from its systemd unit (for the proxy it uses), or `None` (then
-/// pausectl's own) when it has none here.
-pub(super) fn containerd_env() -> Option<Vec<(String, String)>> {
-    let env = disk::containerd_environment();
-    match &env {
-        Some(_) => trace("proxy settings: containerd's systemd unit and drop-ins"),
-        None => trace("proxy settings: pausectl's environment (no containerd.service found)"),
-    }
-    env
 }
 
 /// `image` by `digest` instead of its tag.

@@ -81,7 +81,7 @@ fn check(
         image,
         platform,
         timeout: std::time::Duration::from_secs(verify.timeout.max(1)),
-        env: super::set::containerd_env(),
+        env: input::containerd_env(),
     };
     match pausectl::pull::verify(&check) {
         Ok((found, notes)) => {

@@ -44,6 +44,13 @@ fn read_capped_sized(r: impl io::Read, capacity: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// A file's text (bytes that are not UTF-8 replaced), or `None` when it cannot be read.
+fn read_text(path: &str) -> Option<String> {
+    read_file(path)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
 /// The first of `candidates` that exists (a registry's host directory under `config_path`):
 /// its path, its `hosts.toml` when that is not empty, and the names of its files (for the
 /// docker `certs.d` layout).
@@ -51,10 +58,7 @@ pub fn host_dir(candidates: &[String]) -> Option<(String, Option<String>, Vec<St
     let dir = candidates
         .iter()
         .find(|p| std::fs::metadata(p.as_str()).is_ok())?;
-    let hosts_toml = read_file(format!("{dir}/hosts.toml"))
-        .ok()
-        .filter(|b| !b.is_empty())
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let hosts_toml = read_text(&format!("{dir}/hosts.toml")).filter(|t| !t.is_empty());
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -76,14 +80,9 @@ pub fn containerd_units() -> Option<Vec<String>> {
         "/usr/lib/systemd/system",
         "/lib/systemd/system",
     ];
-    let read = |p: &str| {
-        read_file(p)
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-    };
     let unit = dirs
         .iter()
-        .find_map(|d| read(&format!("{d}/containerd.service")))?;
+        .find_map(|d| read_text(&format!("{d}/containerd.service")))?;
     let mut dropins: Vec<(String, String)> = Vec::new();
     for d in dirs {
         let dir = format!("{d}/containerd.service.d");
@@ -97,7 +96,7 @@ pub fn containerd_units() -> Option<Vec<String>> {
         names.sort();
         for name in names {
             if !dropins.iter().any(|(n, _)| *n == name)
-                && let Some(text) = read(&format!("{dir}/{name}"))
+                && let Some(text) = read_text(&format!("{dir}/{name}"))
             {
                 dropins.push((name, text));
             }
@@ -114,10 +113,5 @@ pub fn containerd_units() -> Option<Vec<String>> {
 /// The environment systemd gives containerd, or `None` when it has no unit here.
 pub fn containerd_environment() -> Option<Vec<(String, String)>> {
     let units = containerd_units()?;
-    let read = |p: &str| {
-        read_file(p)
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-    };
-    Some(crate::pull::systemd::environment(&units, read))
+    Some(crate::pull::systemd::environment(&units, read_text))
 }

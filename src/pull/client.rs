@@ -176,7 +176,7 @@ impl Session<'_> {
                 host,
                 status,
                 &mut resp,
-                self.creds(host).is_some(),
+                self.creds(&host.host).is_some(),
             ));
         }
         let header = |r: &Response<ureq::Body>, name: &str| {
@@ -272,8 +272,9 @@ impl Session<'_> {
         )
     }
 
-    fn creds(&self, host: &Host) -> Option<(String, String)> {
-        (self.req.credentials)(&host.host).filter(|(u, s)| !u.is_empty() || !s.is_empty())
+    /// The credentials for `authority` (`host[:port]`), when any are set.
+    fn creds(&self, authority: &str) -> Option<(String, String)> {
+        (self.req.credentials)(authority).filter(|(u, s)| !u.is_empty() || !s.is_empty())
     }
 
     /// One request, answering a `401` challenge once, as containerd's authorizer does.
@@ -365,8 +366,7 @@ impl Session<'_> {
         if parsed.iter().any(|(s, _)| s == "basic")
             && let Some((user, secret)) = creds.filter(|(u, s)| !u.is_empty() && !s.is_empty())
         {
-            let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
-            return Ok(Some(format!("Basic {b}")));
+            return Ok(Some(basic(user, secret)));
         }
         Ok(None)
     }
@@ -425,8 +425,7 @@ impl Session<'_> {
         }
         let mut get = agent.get(&url);
         if let Some((user, secret)) = creds.filter(|(_, s)| !s.is_empty()) {
-            let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
-            get = get.header("Authorization", format!("Basic {b}"));
+            get = get.header("Authorization", basic(user, secret));
         }
         let resp = get.call().map_err(|e| transport_failure(host, &e))?;
         let status = resp.status().as_u16();
@@ -479,20 +478,15 @@ impl Session<'_> {
         if let Some(a) = authorization {
             headers.push(("Authorization".into(), a.into()));
         }
-        let result = if method == "HEAD" {
-            let mut r = agent.head(url);
-            for (k, v) in &headers {
-                r = r.header(k, v);
-            }
-            r.call()
+        let mut r = if method == "HEAD" {
+            agent.head(url)
         } else {
-            let mut r = agent.get(url);
-            for (k, v) in &headers {
-                r = r.header(k, v);
-            }
-            r.call()
+            agent.get(url)
         };
-        result.map_err(|e| transport_failure(host, &e))
+        for (k, v) in &headers {
+            r = r.header(k, v);
+        }
+        r.call().map_err(|e| transport_failure(host, &e))
     }
 
     /// A client for `host`: its TLS settings, the proxy containerd would use for `url`, the
@@ -717,6 +711,12 @@ fn parse_challenges(header: &str) -> Vec<(String, Vec<(String, String)>)> {
         }
     }
     out
+}
+
+/// `Basic base64(user:secret)`.
+fn basic(user: &str, secret: &str) -> String {
+    let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+    format!("Basic {b}")
 }
 
 fn encode(s: &str) -> String {
