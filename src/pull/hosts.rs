@@ -41,8 +41,6 @@ pub struct Host {
     /// HTTPS first, then plain HTTP when the TLS handshake fails (a plain-HTTP host that has
     /// TLS settings, or a loopback host with a port).
     pub http_fallback: bool,
-    /// Where the settings came from (`hosts.toml` path or `certs.d` directory), for messages.
-    pub from: Option<String>,
 }
 
 impl Host {
@@ -152,10 +150,7 @@ pub fn is_localhost(host: &str) -> bool {
 
 /// The docker `certs.d` layout: `*.crt` are CAs, `X.cert` a client certificate with `X.key`.
 fn cert_files(dir: &str, names: &[String]) -> Host {
-    let mut h = Host {
-        from: Some(dir.to_string()),
-        ..Host::default()
-    };
+    let mut h = Host::default();
     for name in names {
         if name.ends_with(".crt") {
             h.ca.push(format!("{dir}/{name}"));
@@ -177,24 +172,19 @@ fn cert_files(dir: &str, names: &[String]) -> Host {
 /// root (`server`, or none for the registry itself), as `parseHostsFile` does.
 pub fn parse_hosts_toml(text: &str, dir: &str) -> Result<Vec<Host>, String> {
     let doc = ImDocument::parse(text).map_err(|e| e.message().trim().to_string())?;
-    let from = format!("{dir}/hosts.toml");
     let mut out = Vec::new();
     if let Some(hosts) = doc.get("host") {
         let table = hosts.as_table_like().ok_or("`host` is not a table")?;
         // toml_edit keeps the file's order, as containerd's ordered parse does.
         for (name, item) in table.iter() {
-            let mut h = host_config(name, item, dir)?;
-            h.from = Some(from.clone());
-            out.push(h);
+            out.push(host_config(name, item, dir)?);
         }
     }
     let server = match doc.get("server") {
         None => "",
         Some(s) => s.as_str().ok_or("`server` is not a string")?,
     };
-    let mut root = host_config(server, doc.as_item(), dir)?;
-    root.from = Some(from);
-    out.push(root);
+    out.push(host_config(server, doc.as_item(), dir)?);
     Ok(out)
 }
 
@@ -216,7 +206,7 @@ fn host_config(server: &str, item: &Item, dir: &str) -> Result<Host, String> {
             .split_once("://")
             .ok_or_else(|| format!("unable to parse server {url}"))?;
         let (host, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], clean_path(&rest[i..])),
+            Some(i) => (&rest[..i], crate::imports::clean(&rest[i..])),
             None => (rest, String::new()),
         };
         h.scheme = scheme.to_string();
@@ -305,11 +295,6 @@ fn client(v: &Item) -> Result<Vec<(String, String)>, String> {
             .collect(),
         _ => Err(bad()),
     }
-}
-
-/// Go's `path.Clean` for a URL path.
-fn clean_path(p: &str) -> String {
-    crate::imports::clean(p)
 }
 
 #[cfg(test)]
