@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::copy_tree;
+use common::{Build, builds, copy_tree};
 use pausectl::{ImageRef, Registry, Release, Schema};
 use std::fs;
 use std::io::Write;
@@ -22,31 +22,6 @@ use toml_edit::ImDocument;
 
 const REF: &str = "registry.local:5000/pause:3.10";
 const REGISTRY: &str = "mirror.local:5000/k8s";
-
-struct Build {
-    release: Release,
-    bin: PathBuf,
-}
-
-fn builds() -> Vec<Build> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cache = std::env::var_os("PAUSECTL_CONTAINERD_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/containerd"));
-    let mut found: Vec<Build> = fs::read_dir(&cache)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            let bin = e.ok()?.path().join("usr/bin/containerd");
-            let out = Command::new(&bin).arg("--version").output().ok()?;
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            let release = Release::parse(text.split_whitespace().nth(2)?)?;
-            Some(Build { release, bin })
-        })
-        .collect();
-    found.sort_by_key(|b| b.release);
-    found
-}
 
 /// Prints past libtest's output capture, so that `cargo test` shows it (skips and counts).
 fn say(line: &str) {

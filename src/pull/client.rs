@@ -116,7 +116,7 @@ pub fn check(req: &Request) -> Result<Found, Failure> {
         }
         match s.resolve(host) {
             Ok(found) => return s.platforms(host, found),
-            Err(Failure::NotFound { .. }) => not_found.push(host.base()),
+            Err(Failure::NotFound { .. }) => not_found.push(s.shown(host)),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -130,7 +130,7 @@ pub fn check(req: &Request) -> Result<Found, Failure> {
             let tags = req
                 .hosts
                 .iter()
-                .find(|h| not_found.contains(&h.base()))
+                .find(|h| not_found.contains(&s.shown(h)))
                 .and_then(|h| s.tags(h));
             Err(Failure::NotFound {
                 hosts: not_found,
@@ -141,6 +141,15 @@ pub fn check(req: &Request) -> Result<Found, Failure> {
 }
 
 impl Session<'_> {
+    /// The host as it answered: `http://` once its HTTPS attempt fell back to plain HTTP.
+    fn shown(&self, host: &Host) -> String {
+        let base = host.base();
+        if self.plain.borrow().contains(&base) {
+            return base.replacen("https://", "http://", 1);
+        }
+        base
+    }
+
     fn url(&self, host: &Host, tail: &str) -> String {
         let base = host.base();
         let mut url = format!(
@@ -167,7 +176,7 @@ impl Session<'_> {
         let status = resp.status().as_u16();
         if status == 404 {
             return Err(Failure::NotFound {
-                hosts: vec![host.base()],
+                hosts: vec![self.shown(host)],
                 tags: None,
             });
         }
@@ -197,12 +206,8 @@ impl Session<'_> {
                 sha256(&body)
             }
         };
-        let mut base = host.base();
-        if self.plain.borrow().contains(&base) {
-            base = base.replacen("https://", "http://", 1);
-        }
         Ok(Found {
-            host: base,
+            host: self.shown(host),
             digest,
             media_type,
             platforms: Vec::new(),

@@ -2,6 +2,8 @@
 // Each test crate compiles this module and uses only some of it.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::fs;
 use std::path::Path;
 use std::path::PathBuf;
@@ -145,4 +147,32 @@ pub fn default_config() -> Vec<u8> {
 /// A run's standard error, as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A containerd build that `scripts/fetch-containerd.sh` unpacked.
+pub struct Build {
+    pub release: pausectl::Release,
+    /// Its `usr/bin/containerd`.
+    pub bin: PathBuf,
+}
+
+/// The builds in `target/containerd` (or `$PAUSECTL_CONTAINERD_CACHE`), oldest first.
+pub fn builds() -> Vec<Build> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cache = std::env::var_os("PAUSECTL_CONTAINERD_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/containerd"));
+    let mut found: Vec<Build> = fs::read_dir(&cache)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let bin = e.ok()?.path().join("usr/bin/containerd");
+            let out = Command::new(&bin).arg("--version").output().ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let release = pausectl::Release::parse(text.split_whitespace().nth(2)?)?;
+            Some(Build { release, bin })
+        })
+        .collect();
+    found.sort_by_key(|b| b.release);
+    found
 }
