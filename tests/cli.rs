@@ -513,3 +513,51 @@ fn a_file_imported_under_two_names_is_written_once() {
     names.sort();
     assert_eq!(names, ["a.toml"]);
 }
+
+/// The options `pausectl SUB --help` lists, in order (`--config`, `--image`, ...).
+fn help_options(sub: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pausectl(dir.path(), &[sub, "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    // Option lines are `  -q, --quiet` or `      --config <PATH>`; their help is indented more.
+    help.lines()
+        .filter(|l| l.starts_with("  -") || l.starts_with("      --"))
+        .filter_map(|l| l.split([' ', ',']).find(|w| w.starts_with("--")))
+        .map(String::from)
+        .collect()
+}
+
+/// `--config` is each subcommand's first option in `--help`.
+#[test]
+fn config_is_listed_first() {
+    for sub in ["set", "show"] {
+        assert_eq!(help_options(sub)[0], "--config", "{sub}");
+    }
+}
+
+/// `show --help` describes what show does with `--config -` and `--verify`: it reads, and
+/// writes nothing; `set --help` still says where the result goes.
+#[test]
+fn show_help_says_what_show_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let help =
+        |sub: &str| String::from_utf8(pausectl(dir.path(), &[sub, "--help"]).stdout).unwrap();
+    let (show, set) = (help("show"), help("set"));
+    let config = |help: &str| {
+        let at = help.find("--config <PATH>").unwrap();
+        help[at..].split("\n      --").next().unwrap().to_string()
+    };
+    assert!(
+        config(&show).contains("reads it from standard input"),
+        "{show}"
+    );
+    assert!(!config(&show).contains("standard output"), "{show}");
+    assert!(
+        !show.contains("before writing") && !show.contains("--no-verify"),
+        "{show}"
+    );
+    assert!(
+        config(&set).contains("writes the result to standard output"),
+        "{set}"
+    );
+}

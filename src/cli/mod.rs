@@ -25,7 +25,8 @@ const EXIT_CODES: &str = "Exit codes: 0 done or nothing to do; 1 `set --check` f
 #[command(name = "pausectl", version, after_help = EXIT_CODES)]
 struct Cli {
     /// Trace on standard error what pausectl reads and decides: files, versions, release, keys
-    #[arg(long, short, global = true)]
+    // After each subcommand's own options in its help (and man page), before --help.
+    #[arg(long, short, global = true, display_order = 900)]
     verbose: bool,
     #[command(subcommand)]
     command: Command,
@@ -40,7 +41,7 @@ enum Command {
     Set(SetArgs),
     /// Show the sandbox image containerd will use, and where it is set.
     #[command(
-        after_help = "Examples:\n  pausectl show\n  pausectl show --config /etc/containerd/config.toml --json --verbose"
+        after_help = "Examples:\n  pausectl show\n  pausectl show --verify   # exit 2 if containerd could not pull the image\n  pausectl show --config /etc/containerd/config.toml --json --verbose"
     )]
     Show(ShowArgs),
     /// Print a shell completion script on standard output.
@@ -59,6 +60,10 @@ enum Command {
 #[derive(Args, Clone)]
 #[group(id = "target", required = true, multiple = false, args = ["image", "registry"])]
 struct SetArgs {
+    /// The containerd config to edit; `-` reads standard input and writes the result to
+    /// standard output (the diff and summary then go to standard error)
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
     /// The image to pin, with registry and tag or digest: registry.local:5000/pause:3.10
     #[arg(long, value_name = "REF")]
     image: Option<String>,
@@ -95,15 +100,6 @@ struct SetArgs {
     /// Write the image's digest (REPO@sha256:...) as the registry resolves it, not its tag
     #[arg(long)]
     pin_digest: bool,
-    #[command(flatten)]
-    verify: VerifyArgs,
-    #[command(flatten)]
-    common: Common,
-}
-
-/// Checking that containerd can pull the image.
-#[derive(Args, Clone)]
-struct VerifyArgs {
     /// Ask the registry, as containerd will, for the image before writing (the default for a
     /// write; --dry-run and --check stay offline without it; it wins over --no-verify)
     #[arg(long)]
@@ -111,6 +107,15 @@ struct VerifyArgs {
     /// Write without asking the registry (an image build whose network cannot reach it)
     #[arg(long, env = "PAUSECTL_NO_VERIFY", value_parser = clap::builder::FalseyValueParser::new())]
     no_verify: bool,
+    #[command(flatten)]
+    registry_check: RegistryArgs,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// How to ask the registry for the image (`set`, and `show --verify`).
+#[derive(Args, Clone)]
+struct RegistryArgs {
     /// The node's platform an image index must hold (default: this machine's)
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
@@ -119,7 +124,7 @@ struct VerifyArgs {
     timeout: u64,
 }
 
-impl VerifyArgs {
+impl RegistryArgs {
     /// The platform given, checked.
     fn platform(&self) -> Result<Option<pausectl::pull::platform::Platform>> {
         self.platform
@@ -133,21 +138,21 @@ impl VerifyArgs {
 /// `show`'s arguments.
 #[derive(Args, Clone)]
 struct ShowArgs {
+    /// The containerd config to read; `-` reads it from standard input (show writes nothing)
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Ask the registry, as containerd will, for the image in effect (exit 2 when containerd
+    /// could not pull it)
+    #[arg(long)]
+    verify: bool,
     #[command(flatten)]
-    verify: VerifyArgs,
+    registry_check: RegistryArgs,
     #[command(flatten)]
     common: Common,
 }
 
 #[derive(Args, Clone)]
 struct Common {
-    /// The containerd config; `-` reads standard input and writes the result to standard output
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = DEFAULT_CONFIG
-    )]
-    config: PathBuf,
     /// The containerd release that reads the file: auto (runs `containerd --version`), or X.Y[.Z]
     #[arg(long, value_name = "auto|X.Y[.Z]", default_value = "auto")]
     containerd_version: String,
@@ -208,7 +213,7 @@ struct SetRequest {
 
 impl SetRequest {
     fn new(args: SetArgs) -> Result<SetRequest> {
-        let source = Source::new(&args.common.config);
+        let source = Source::new(&args.config);
         let mode = match (args.check, args.dry_run) {
             (true, _) => Mode::Check,
             (_, true) => Mode::DryRun,
@@ -241,7 +246,7 @@ impl SetRequest {
             ),
             (None, None) => unreachable!("clap requires --image or --registry"),
         };
-        let verify = args.verify.verify || (mode == Mode::Write && !args.verify.no_verify);
+        let verify = args.verify || (mode == Mode::Write && !args.no_verify);
         if args.pin_digest && !verify {
             bail!(
                 "--pin-digest needs the registry's answer: it cannot be used with --no-verify, nor with --dry-run or --check without --verify"
@@ -250,8 +255,8 @@ impl SetRequest {
         Ok(SetRequest {
             verify,
             pin_digest: args.pin_digest,
-            platform: args.verify.platform()?,
-            timeout: std::time::Duration::from_secs(args.verify.timeout.max(1)),
+            platform: args.registry_check.platform()?,
+            timeout: std::time::Duration::from_secs(args.registry_check.timeout.max(1)),
             source,
             target,
             mode,
