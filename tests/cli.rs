@@ -561,3 +561,61 @@ fn show_help_says_what_show_does() {
         "{set}"
     );
 }
+
+/// `--color` beside `NO_COLOR`: always colours a pipe too, never and the default to a pipe do
+/// not; an explicit `--color always` wins over `NO_COLOR`; `--json` is never coloured.
+#[test]
+fn color_flag_and_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("config.toml"), common::default_config()).unwrap();
+    let run = |extra: &[&str], no_color: Option<&str>| {
+        let args = [common::SET, &["--dry-run"], extra].concat();
+        let mut cmd = common::pausectl_command(dir.path(), &args);
+        cmd.env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = common::run_bounded(&mut cmd);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            common::stderr(&out)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            stdout.contains("registry.local:5000/pause:3.10"),
+            "{stdout}"
+        );
+        stdout.contains("\x1b[")
+    };
+    assert!(run(&["--color", "always"], None));
+    assert!(run(&["--color=always"], Some("")));
+    assert!(!run(&["--color", "never"], None));
+    assert!(!run(&[], None), "a pipe is not coloured by default");
+    assert!(!run(&["--color", "auto"], None));
+    assert!(
+        run(&["--color", "always"], Some("1")),
+        "the flag wins over NO_COLOR"
+    );
+    assert!(!run(&[], Some("1")));
+    // Given before the subcommand too.
+    let mut cmd = common::pausectl_command(
+        dir.path(),
+        &[&["--color", "always"], common::SET, &["--dry-run"]].concat(),
+    );
+    assert!(String::from_utf8_lossy(&common::run_bounded(&mut cmd).stdout).contains("\x1b["));
+    assert!(
+        !run(&["--color", "always", "--json"], None),
+        "JSON is never coloured"
+    );
+    assert_eq!(
+        pausectl(
+            dir.path(),
+            &[&["--color", "sometimes"], common::SET].concat()
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+}

@@ -8,7 +8,7 @@ mod show;
 mod write;
 
 use anyhow::{Result, anyhow, bail};
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, ColorChoice, CommandFactory, Parser, Subcommand};
 use output::{print_stderr, print_stdout};
 use pausectl::{ImageRef, Registry, Release, Target};
 use std::path::PathBuf;
@@ -28,6 +28,16 @@ struct Cli {
     // After each subcommand's own options in its help (and man page), before --help.
     #[arg(long, short, global = true, display_order = 900)]
     verbose: bool,
+    /// When to colour the diff: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        default_value = "auto",
+        hide_possible_values = true,
+        display_order = 901
+    )]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -279,6 +289,7 @@ impl SetRequest {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     output::set_verbose(cli.verbose);
+    output::set_color(cli.color);
     let result = match cli.command {
         Command::Set(args) => SetRequest::new(args).and_then(|req| {
             // Another run changed a file of the chain between this one's read and its lock
