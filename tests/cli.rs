@@ -619,3 +619,56 @@ fn color_flag_and_no_color() {
         Some(2)
     );
 }
+
+/// Completion scripts offer `auto` for `--containerd-version`, which still takes a release.
+#[test]
+fn completions_offer_auto_for_the_containerd_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |shell: &str| {
+        String::from_utf8(pausectl(dir.path(), &["completions", shell]).stdout).unwrap()
+    };
+    let bash = script("bash");
+    let branch = bash.split("--containerd-version)\n").nth(1).unwrap();
+    assert!(
+        branch
+            .trim_start()
+            .starts_with("COMPREPLY=($(compgen -W \"auto\""),
+        "{branch}"
+    );
+    assert_eq!(
+        bash.matches("--containerd-version)\n").count(),
+        2,
+        "set and show"
+    );
+    let zsh = script("zsh");
+    assert!(
+        zsh.contains("'--containerd-version=[") && zsh.contains(":auto|X.Y[.Z]:((auto\\:"),
+        "{zsh}"
+    );
+    let fish = script("fish");
+    let lines: Vec<&str> = fish
+        .lines()
+        .filter(|l| l.contains("-l containerd-version"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{fish}");
+    assert!(
+        lines.iter().all(|l| l.contains(" -a \"auto\\t")),
+        "{lines:?}"
+    );
+    // Still a release: `auto` is offered, not required; --help lists no possible values.
+    fs::write(dir.path().join("config.toml"), "version = 2\n").unwrap();
+    let out = pausectl(
+        dir.path(),
+        &[
+            "show",
+            "--json",
+            "--config",
+            "config.toml",
+            "--containerd-version",
+            "2.1.4",
+        ],
+    );
+    assert_eq!(json(&out)["containerd_version"], "2.1.4");
+    let help = String::from_utf8(pausectl(dir.path(), &["show", "--help"]).stdout).unwrap();
+    assert!(!help.contains("possible values: auto]"), "{help}");
+}

@@ -8,6 +8,7 @@ mod show;
 mod write;
 
 use anyhow::{Result, anyhow, bail};
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, ColorChoice, CommandFactory, Parser, Subcommand};
 use output::{print_stderr, print_stdout};
 use pausectl::{ImageRef, Registry, Release, Target};
@@ -164,11 +165,41 @@ struct ShowArgs {
 #[derive(Args, Clone)]
 struct Common {
     /// The containerd release that reads the file: auto (runs `containerd --version`), or X.Y[.Z]
-    #[arg(long, value_name = "auto|X.Y[.Z]", default_value = "auto")]
+    #[arg(
+        long,
+        value_name = "auto|X.Y[.Z]",
+        default_value = "auto",
+        value_parser = ReleaseArg,
+        hide_possible_values = true
+    )]
     containerd_version: String,
     /// Print one JSON object on standard output instead of text
     #[arg(long)]
     json: bool,
+}
+
+/// `--containerd-version`'s value, taken as given (`input::release` checks it, with the
+/// forms it accepts in its message); its one possible value, `auto`, is what shell completion
+/// offers (a list of possible values would refuse `2.1`).
+#[derive(Clone)]
+struct ReleaseArg;
+
+impl TypedValueParser for ReleaseArg {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        let auto = PossibleValue::new("auto").help("the release of the containerd on PATH");
+        Some(Box::new(std::iter::once(auto)))
+    }
 }
 
 /// Where the config comes from.
