@@ -527,11 +527,18 @@ fn help_options(sub: &str) -> Vec<String> {
         .collect()
 }
 
-/// `--config` is each subcommand's first option in `--help`.
+/// `--config` is each subcommand's first option, in `--help` and so in its man page.
 #[test]
 fn config_is_listed_first() {
+    let dir = tempfile::tempdir().unwrap();
     for sub in ["set", "show"] {
         assert_eq!(help_options(sub)[0], "--config", "{sub}");
+        let page = man_page(dir.path(), &[sub]);
+        let options = page.split("\n.SH OPTIONS\n").nth(1).unwrap();
+        assert!(
+            options.starts_with(".TP\n\\fB\\-\\-config\\fR \\fI<PATH>\\fR"),
+            "{sub}: {options}"
+        );
     }
 }
 
@@ -671,4 +678,157 @@ fn completions_offer_auto_for_the_containerd_version() {
     assert_eq!(json(&out)["containerd_version"], "2.1.4");
     let help = String::from_utf8(pausectl(dir.path(), &["show", "--help"]).stdout).unwrap();
     assert!(!help.contains("possible values: auto]"), "{help}");
+}
+
+/// `pausectl man [SUB]`'s roff, checked to exit 0.
+fn man_page(dir: &std::path::Path, sub: &[&str]) -> String {
+    let out = pausectl(dir, &[&["man"], sub].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "man {sub:?}: {}",
+        common::stderr(&out)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// An option as roff writes it in a man page (`--dry-run` is `\-\-dry\-run`).
+fn roff(text: &str) -> String {
+    text.replace('-', "\\-")
+}
+
+/// A page for pausectl and each subcommand: every option of `--help`, and the sections an
+/// operator looks up; every page a page names exists; groff reads them without a warning.
+#[test]
+fn man_pages_for_pausectl_and_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = man_page(dir.path(), &[]);
+    let mut named = Vec::new();
+    for sub in ["set", "show", "completions", "man"] {
+        let page = man_page(dir.path(), &[sub]);
+        assert!(
+            page.contains(&format!(".TH pausectl-{sub} 1 "))
+                && page.contains(&format!("\n.SH NAME\npausectl\\-{sub} \\- ")),
+            "{sub}: {page}"
+        );
+        assert!(
+            top.contains(&format!("\n.TP\npausectl\\-{sub}(1)\n")),
+            "{top}"
+        );
+        let options = help_options(sub);
+        assert!(options.len() >= 3, "{sub}: {options:?}");
+        for option in options {
+            assert!(
+                page.contains(&format!("\\fB{}\\fR", roff(&option))),
+                "{sub}: {option}"
+            );
+        }
+        for section in ["EXIT STATUS", "EXAMPLES", "SEE ALSO"] {
+            assert!(
+                page.contains(&format!("\n.SH \"{section}\"\n"))
+                    || page.contains(&format!("\n.SH {section}\n")),
+                "{sub}: {section}"
+            );
+        }
+        // One definition of the apostrophe string, before anything uses it.
+        assert_eq!(page.matches(".ds Aq").count(), 2, "{sub}");
+        assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{sub}");
+        named.extend(
+            page.split("\\fBpausectl\\-")
+                .skip(1)
+                .map(|s| s.split("\\fR").next().unwrap().to_string()),
+        );
+    }
+    let set = man_page(dir.path(), &["set"]);
+    for want in [
+        // Exit codes as README's "Exit codes" has them.
+        "\n.TP\n\\fB0\\fR\n",
+        "\n.TP\n\\fB1\\fR\n\\-\\-check only",
+        "\n.TP\n\\fB2\\fR\nAn error",
+        "\npausectl set \\-\\-registry registry.local:5000\n",
+        "\\-\\-dry\\-run\n",
+        "\\-\\-check \\-\\-quiet || rc=$?\n",
+        "\\-\\-json | jq \\-e .written",
+        "\\-\\-drop\\-in /etc/containerd/conf.d/50\\-pause.toml\n",
+        "\n.SH ENVIRONMENT\n",
+        "\\fBNO_COLOR\\fR",
+        "\\fBPAUSECTL_NO_VERIFY\\fR",
+        "\\fBHTTPS_PROXY, HTTP_PROXY, NO_PROXY\\fR",
+        "\n.SH FILES\n.TP\n\\fB/etc/containerd/config.toml\\fR\n",
+        "\\fBpausectl\\-show\\fR(1)",
+    ] {
+        assert!(set.contains(want), "set: {want}\n{set}");
+    }
+    let show = man_page(dir.path(), &["show"]);
+    assert!(show.contains("\npausectl show \\-\\-verify\n"), "{show}");
+    // show never writes: the variable that lets a write skip the check is not its business.
+    assert!(
+        show.contains("\n.SH ENVIRONMENT\n") && !show.contains("PAUSECTL_NO_VERIFY"),
+        "{show}"
+    );
+    // Every pausectl-X(1) a page names is a page.
+    for sub in named
+        .iter()
+        .chain(["set".to_string(), "show".to_string()].iter())
+    {
+        man_page(dir.path(), &[sub]);
+    }
+    assert!(top.contains(".TH pausectl 1 ") && top.contains("\n.SH ENVIRONMENT\n"));
+    // A page that does not exist is a usage error.
+    assert_eq!(
+        pausectl(dir.path(), &["man", "help"]).status.code(),
+        Some(2)
+    );
+    // groff reads each without a warning, where it is installed.
+    if Command::new("groff").arg("--version").output().is_ok() {
+        for sub in [&[][..], &["set"], &["show"], &["completions"], &["man"]] {
+            let path = dir.path().join("page.1");
+            fs::write(&path, man_page(dir.path(), sub)).unwrap();
+            let out = Command::new("groff")
+                .args(["-man", "-Tutf8", "-ww", "-z"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "{sub:?}: {}",
+                common::stderr(&out)
+            );
+        }
+    }
+}
+
+/// `man --dir DIR` writes every page, byte for byte what `man [SUB]` prints, and lists them.
+#[test]
+fn man_dir_writes_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pausectl(dir.path(), &["man", "--dir", "pages/man1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let names = [
+        "pausectl.1",
+        "pausectl-set.1",
+        "pausectl-show.1",
+        "pausectl-completions.1",
+        "pausectl-man.1",
+    ];
+    let listed: Vec<String> = names.iter().map(|n| format!("pages/man1/{n}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), listed.concat());
+    assert_eq!(common::list_tree(&dir.path().join("pages/man1")), {
+        let mut v = names.map(String::from).to_vec();
+        v.sort();
+        v
+    });
+    for (name, sub) in names.iter().zip([
+        None,
+        Some("set"),
+        Some("show"),
+        Some("completions"),
+        Some("man"),
+    ]) {
+        let written = fs::read_to_string(dir.path().join("pages/man1").join(name)).unwrap();
+        assert_eq!(written, man_page(dir.path(), sub.as_slice()), "{name}");
+    }
+    // One page or all of them.
+    let out = pausectl(dir.path(), &["man", "set", "--dir", "pages"]);
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -2,6 +2,7 @@
 //! `show` run it. Every containerd rule is the library's; this module reads, writes and prints.
 
 mod input;
+mod man;
 mod output;
 mod set;
 mod show;
@@ -9,7 +10,7 @@ mod write;
 
 use anyhow::{Result, anyhow, bail};
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
-use clap::{Args, ColorChoice, CommandFactory, Parser, Subcommand};
+use clap::{Args, ColorChoice, CommandFactory, Parser, Subcommand, ValueEnum};
 use output::{print_stderr, print_stdout};
 use pausectl::{ImageRef, Registry, Release, Target};
 use std::path::PathBuf;
@@ -63,8 +64,31 @@ enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) on standard output.
-    #[command(after_help = "Example:\n  pausectl man > /usr/share/man/man1/pausectl.1")]
+    /// Print a man page (roff) on standard output, or write them all to a directory.
+    #[command(
+        after_help = "Examples:\n  pausectl man | man -l -\n  pausectl man set > pausectl-set.1\n  pausectl man --dir /usr/local/share/man/man1   # pausectl.1, pausectl-set.1, ..."
+    )]
+    Man(ManArgs),
+}
+
+/// `man`'s arguments.
+#[derive(Args, Clone)]
+struct ManArgs {
+    /// The subcommand whose page to print, pausectl-SUBCOMMAND(1) (without one: pausectl(1))
+    #[arg(value_enum, value_name = "SUBCOMMAND")]
+    page: Option<Page>,
+    /// Write every page into DIR (created if missing) as pausectl.1, pausectl-set.1, ...,
+    /// printing each path written, instead of printing one
+    #[arg(long, value_name = "DIR", conflicts_with = "page")]
+    dir: Option<PathBuf>,
+}
+
+/// The subcommands that have a man page of their own.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Page {
+    Set,
+    Show,
+    Completions,
     Man,
 }
 
@@ -339,13 +363,7 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "pausectl", &mut out);
             print_stdout(&String::from_utf8_lossy(&out)).map(|()| ExitCode::SUCCESS)
         }
-        Command::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .expect("writing to memory");
-            print_stdout(&String::from_utf8_lossy(&out)).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Man(args) => man::man(Cli::command(), &args),
     };
     match result {
         Ok(code) => code,
