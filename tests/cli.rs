@@ -513,3 +513,322 @@ fn a_file_imported_under_two_names_is_written_once() {
     names.sort();
     assert_eq!(names, ["a.toml"]);
 }
+
+/// The options `pausectl SUB --help` lists, in order (`--config`, `--image`, ...).
+fn help_options(sub: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pausectl(dir.path(), &[sub, "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    // Option lines are `  -q, --quiet` or `      --config <PATH>`; their help is indented more.
+    help.lines()
+        .filter(|l| l.starts_with("  -") || l.starts_with("      --"))
+        .filter_map(|l| l.split([' ', ',']).find(|w| w.starts_with("--")))
+        .map(String::from)
+        .collect()
+}
+
+/// `--config` is each subcommand's first option, in `--help` and so in its man page.
+#[test]
+fn config_is_listed_first() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["set", "show"] {
+        assert_eq!(help_options(sub)[0], "--config", "{sub}");
+        let page = man_page(dir.path(), &[sub]);
+        let options = page.split("\n.SH OPTIONS\n").nth(1).unwrap();
+        assert!(
+            options.starts_with(".TP\n\\fB\\-\\-config\\fR \\fI<PATH>\\fR"),
+            "{sub}: {options}"
+        );
+    }
+}
+
+/// `show --help` describes what show does with `--config -` and `--verify`: it reads, and
+/// writes nothing; `set --help` still says where the result goes.
+#[test]
+fn show_help_says_what_show_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let help =
+        |sub: &str| String::from_utf8(pausectl(dir.path(), &[sub, "--help"]).stdout).unwrap();
+    let (show, set) = (help("show"), help("set"));
+    let config = |help: &str| {
+        let at = help.find("--config <PATH>").unwrap();
+        help[at..].split("\n      --").next().unwrap().to_string()
+    };
+    assert!(
+        config(&show).contains("reads it from standard input"),
+        "{show}"
+    );
+    assert!(!config(&show).contains("standard output"), "{show}");
+    assert!(
+        !show.contains("before writing") && !show.contains("--no-verify"),
+        "{show}"
+    );
+    assert!(
+        config(&set).contains("writes the result to standard output"),
+        "{set}"
+    );
+}
+
+/// `--color` beside `NO_COLOR`: always colours a pipe too, never and the default to a pipe do
+/// not; an explicit `--color always` wins over `NO_COLOR`; `--json` is never coloured.
+#[test]
+fn color_flag_and_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("config.toml"), common::default_config()).unwrap();
+    let run = |extra: &[&str], no_color: Option<&str>| {
+        let args = [common::SET, &["--dry-run"], extra].concat();
+        let mut cmd = common::pausectl_command(dir.path(), &args);
+        cmd.env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = common::run_bounded(&mut cmd);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            common::stderr(&out)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            stdout.contains("registry.local:5000/pause:3.10"),
+            "{stdout}"
+        );
+        stdout.contains("\x1b[")
+    };
+    assert!(run(&["--color", "always"], None));
+    assert!(run(&["--color=always"], Some("")));
+    assert!(!run(&["--color", "never"], None));
+    assert!(!run(&[], None), "a pipe is not coloured by default");
+    assert!(!run(&["--color", "auto"], None));
+    assert!(
+        run(&["--color", "always"], Some("1")),
+        "the flag wins over NO_COLOR"
+    );
+    assert!(!run(&[], Some("1")));
+    // Given before the subcommand too.
+    let mut cmd = common::pausectl_command(
+        dir.path(),
+        &[&["--color", "always"], common::SET, &["--dry-run"]].concat(),
+    );
+    assert!(String::from_utf8_lossy(&common::run_bounded(&mut cmd).stdout).contains("\x1b["));
+    assert!(
+        !run(&["--color", "always", "--json"], None),
+        "JSON is never coloured"
+    );
+    assert_eq!(
+        pausectl(
+            dir.path(),
+            &[&["--color", "sometimes"], common::SET].concat()
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+}
+
+/// Completion scripts offer `auto` for `--containerd-version`, which still takes a release.
+#[test]
+fn completions_offer_auto_for_the_containerd_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |shell: &str| {
+        String::from_utf8(pausectl(dir.path(), &["completions", shell]).stdout).unwrap()
+    };
+    let bash = script("bash");
+    let branch = bash.split("--containerd-version)\n").nth(1).unwrap();
+    assert!(
+        branch
+            .trim_start()
+            .starts_with("COMPREPLY=($(compgen -W \"auto\""),
+        "{branch}"
+    );
+    assert_eq!(
+        bash.matches("--containerd-version)\n").count(),
+        2,
+        "set and show"
+    );
+    let zsh = script("zsh");
+    assert!(
+        zsh.contains("'--containerd-version=[") && zsh.contains(":auto|X.Y[.Z]:((auto\\:"),
+        "{zsh}"
+    );
+    let fish = script("fish");
+    let lines: Vec<&str> = fish
+        .lines()
+        .filter(|l| l.contains("-l containerd-version"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{fish}");
+    assert!(
+        lines.iter().all(|l| l.contains(" -a \"auto\\t")),
+        "{lines:?}"
+    );
+    // Still a release: `auto` is offered, not required; --help lists no possible values.
+    fs::write(dir.path().join("config.toml"), "version = 2\n").unwrap();
+    let out = pausectl(
+        dir.path(),
+        &[
+            "show",
+            "--json",
+            "--config",
+            "config.toml",
+            "--containerd-version",
+            "2.1.4",
+        ],
+    );
+    assert_eq!(json(&out)["containerd_version"], "2.1.4");
+    let help = String::from_utf8(pausectl(dir.path(), &["show", "--help"]).stdout).unwrap();
+    assert!(!help.contains("possible values: auto]"), "{help}");
+}
+
+/// `pausectl man [SUB]`'s roff, checked to exit 0.
+fn man_page(dir: &std::path::Path, sub: &[&str]) -> String {
+    let out = pausectl(dir, &[&["man"], sub].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "man {sub:?}: {}",
+        common::stderr(&out)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// An option as roff writes it in a man page (`--dry-run` is `\-\-dry\-run`).
+fn roff(text: &str) -> String {
+    text.replace('-', "\\-")
+}
+
+/// A page for pausectl and each subcommand: every option of `--help`, and the sections an
+/// operator looks up; every page a page names exists; groff reads them without a warning.
+#[test]
+fn man_pages_for_pausectl_and_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = man_page(dir.path(), &[]);
+    let mut named = Vec::new();
+    for sub in ["set", "show", "completions", "man"] {
+        let page = man_page(dir.path(), &[sub]);
+        assert!(
+            page.contains(&format!(".TH pausectl-{sub} 1 "))
+                && page.contains(&format!("\n.SH NAME\npausectl\\-{sub} \\- ")),
+            "{sub}: {page}"
+        );
+        assert!(
+            top.contains(&format!("\n.TP\npausectl\\-{sub}(1)\n")),
+            "{top}"
+        );
+        let options = help_options(sub);
+        assert!(options.len() >= 3, "{sub}: {options:?}");
+        for option in options {
+            assert!(
+                page.contains(&format!("\\fB{}\\fR", roff(&option))),
+                "{sub}: {option}"
+            );
+        }
+        for section in ["EXIT STATUS", "EXAMPLES", "SEE ALSO"] {
+            assert!(
+                page.contains(&format!("\n.SH \"{section}\"\n"))
+                    || page.contains(&format!("\n.SH {section}\n")),
+                "{sub}: {section}"
+            );
+        }
+        // One definition of the apostrophe string, before anything uses it.
+        assert_eq!(page.matches(".ds Aq").count(), 2, "{sub}");
+        assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{sub}");
+        named.extend(
+            page.split("\\fBpausectl\\-")
+                .skip(1)
+                .map(|s| s.split("\\fR").next().unwrap().to_string()),
+        );
+    }
+    let set = man_page(dir.path(), &["set"]);
+    for want in [
+        // Exit codes as README's "Exit codes" has them.
+        "\n.TP\n\\fB0\\fR\n",
+        "\n.TP\n\\fB1\\fR\n\\-\\-check only",
+        "\n.TP\n\\fB2\\fR\nAn error",
+        "\npausectl set \\-\\-registry registry.local:5000\n",
+        "\\-\\-dry\\-run\n",
+        "\\-\\-check \\-\\-quiet || rc=$?\n",
+        "\\-\\-json | jq \\-e .written",
+        "\\-\\-drop\\-in /etc/containerd/conf.d/50\\-pause.toml\n",
+        "\n.SH ENVIRONMENT\n",
+        "\\fBNO_COLOR\\fR",
+        "\\fBPAUSECTL_NO_VERIFY\\fR",
+        "\\fBHTTPS_PROXY, HTTP_PROXY, NO_PROXY\\fR",
+        "\n.SH FILES\n.TP\n\\fB/etc/containerd/config.toml\\fR\n",
+        "\\fBpausectl\\-show\\fR(1)",
+    ] {
+        assert!(set.contains(want), "set: {want}\n{set}");
+    }
+    let show = man_page(dir.path(), &["show"]);
+    assert!(show.contains("\npausectl show \\-\\-verify\n"), "{show}");
+    // show never writes: the variable that lets a write skip the check is not its business.
+    assert!(
+        show.contains("\n.SH ENVIRONMENT\n") && !show.contains("PAUSECTL_NO_VERIFY"),
+        "{show}"
+    );
+    // Every pausectl-X(1) a page names is a page.
+    for sub in named
+        .iter()
+        .chain(["set".to_string(), "show".to_string()].iter())
+    {
+        man_page(dir.path(), &[sub]);
+    }
+    assert!(top.contains(".TH pausectl 1 ") && top.contains("\n.SH ENVIRONMENT\n"));
+    // A page that does not exist is a usage error.
+    assert_eq!(
+        pausectl(dir.path(), &["man", "help"]).status.code(),
+        Some(2)
+    );
+    // groff reads each without a warning, where it is installed.
+    if Command::new("groff").arg("--version").output().is_ok() {
+        for sub in [&[][..], &["set"], &["show"], &["completions"], &["man"]] {
+            let path = dir.path().join("page.1");
+            fs::write(&path, man_page(dir.path(), sub)).unwrap();
+            let out = Command::new("groff")
+                .args(["-man", "-Tutf8", "-ww", "-z"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "{sub:?}: {}",
+                common::stderr(&out)
+            );
+        }
+    }
+}
+
+/// `man --dir DIR` writes every page, byte for byte what `man [SUB]` prints, and lists them.
+#[test]
+fn man_dir_writes_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pausectl(dir.path(), &["man", "--dir", "pages/man1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    let names = [
+        "pausectl.1",
+        "pausectl-set.1",
+        "pausectl-show.1",
+        "pausectl-completions.1",
+        "pausectl-man.1",
+    ];
+    let listed: Vec<String> = names.iter().map(|n| format!("pages/man1/{n}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), listed.concat());
+    assert_eq!(common::list_tree(&dir.path().join("pages/man1")), {
+        let mut v = names.map(String::from).to_vec();
+        v.sort();
+        v
+    });
+    for (name, sub) in names.iter().zip([
+        None,
+        Some("set"),
+        Some("show"),
+        Some("completions"),
+        Some("man"),
+    ]) {
+        let written = fs::read_to_string(dir.path().join("pages/man1").join(name)).unwrap();
+        assert_eq!(written, man_page(dir.path(), sub.as_slice()), "{name}");
+    }
+    // One page or all of them.
+    let out = pausectl(dir.path(), &["man", "set", "--dir", "pages"]);
+    assert_eq!(out.status.code(), Some(2));
+}

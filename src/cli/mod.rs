@@ -2,13 +2,15 @@
 //! `show` run it. Every containerd rule is the library's; this module reads, writes and prints.
 
 mod input;
+mod man;
 mod output;
 mod set;
 mod show;
 mod write;
 
 use anyhow::{Result, anyhow, bail};
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
+use clap::{Args, ColorChoice, CommandFactory, Parser, Subcommand, ValueEnum};
 use output::{print_stderr, print_stdout};
 use pausectl::{ImageRef, Registry, Release, Target};
 use std::path::PathBuf;
@@ -25,8 +27,19 @@ const EXIT_CODES: &str = "Exit codes: 0 done or nothing to do; 1 `set --check` f
 #[command(name = "pausectl", version, after_help = EXIT_CODES)]
 struct Cli {
     /// Trace on standard error what pausectl reads and decides: files, versions, release, keys
-    #[arg(long, short, global = true)]
+    // After each subcommand's own options in its help (and man page), before --help.
+    #[arg(long, short, global = true, display_order = 900)]
     verbose: bool,
+    /// When to colour the diff: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        default_value = "auto",
+        hide_possible_values = true,
+        display_order = 901
+    )]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,7 +53,7 @@ enum Command {
     Set(SetArgs),
     /// Show the sandbox image containerd will use, and where it is set.
     #[command(
-        after_help = "Examples:\n  pausectl show\n  pausectl show --config /etc/containerd/config.toml --json --verbose"
+        after_help = "Examples:\n  pausectl show\n  pausectl show --verify   # exit 2 if containerd could not pull the image\n  pausectl show --config /etc/containerd/config.toml --json --verbose"
     )]
     Show(ShowArgs),
     /// Print a shell completion script on standard output.
@@ -51,14 +64,41 @@ enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) on standard output.
-    #[command(after_help = "Example:\n  pausectl man > /usr/share/man/man1/pausectl.1")]
+    /// Print a man page (roff) on standard output, or write them all to a directory.
+    #[command(
+        after_help = "Examples:\n  pausectl man | man -l -\n  pausectl man set > pausectl-set.1\n  pausectl man --dir /usr/local/share/man/man1   # pausectl.1, pausectl-set.1, ..."
+    )]
+    Man(ManArgs),
+}
+
+/// `man`'s arguments.
+#[derive(Args, Clone)]
+struct ManArgs {
+    /// The subcommand whose page to print, pausectl-SUBCOMMAND(1) (without one: pausectl(1))
+    #[arg(value_enum, value_name = "SUBCOMMAND")]
+    page: Option<Page>,
+    /// Write every page into DIR (created if missing) as pausectl.1, pausectl-set.1, ...,
+    /// printing each path written, instead of printing one
+    #[arg(long, value_name = "DIR", conflicts_with = "page")]
+    dir: Option<PathBuf>,
+}
+
+/// The subcommands that have a man page of their own.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Page {
+    Set,
+    Show,
+    Completions,
     Man,
 }
 
 #[derive(Args, Clone)]
 #[group(id = "target", required = true, multiple = false, args = ["image", "registry"])]
 struct SetArgs {
+    /// The containerd config to edit; `-` reads standard input and writes the result to
+    /// standard output (the diff and summary then go to standard error)
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
     /// The image to pin, with registry and tag or digest: registry.local:5000/pause:3.10
     #[arg(long, value_name = "REF")]
     image: Option<String>,
@@ -95,15 +135,6 @@ struct SetArgs {
     /// Write the image's digest (REPO@sha256:...) as the registry resolves it, not its tag
     #[arg(long)]
     pin_digest: bool,
-    #[command(flatten)]
-    verify: VerifyArgs,
-    #[command(flatten)]
-    common: Common,
-}
-
-/// Checking that containerd can pull the image.
-#[derive(Args, Clone)]
-struct VerifyArgs {
     /// Ask the registry, as containerd will, for the image before writing (the default for a
     /// write; --dry-run and --check stay offline without it; it wins over --no-verify)
     #[arg(long)]
@@ -111,6 +142,15 @@ struct VerifyArgs {
     /// Write without asking the registry (an image build whose network cannot reach it)
     #[arg(long, env = "PAUSECTL_NO_VERIFY", value_parser = clap::builder::FalseyValueParser::new())]
     no_verify: bool,
+    #[command(flatten)]
+    registry_check: RegistryArgs,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// How to ask the registry for the image (`set`, and `show --verify`).
+#[derive(Args, Clone)]
+struct RegistryArgs {
     /// The node's platform an image index must hold (default: this machine's)
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
@@ -119,7 +159,7 @@ struct VerifyArgs {
     timeout: u64,
 }
 
-impl VerifyArgs {
+impl RegistryArgs {
     /// The platform given, checked.
     fn platform(&self) -> Result<Option<pausectl::pull::platform::Platform>> {
         self.platform
@@ -133,27 +173,57 @@ impl VerifyArgs {
 /// `show`'s arguments.
 #[derive(Args, Clone)]
 struct ShowArgs {
+    /// The containerd config to read; `-` reads it from standard input (show writes nothing)
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Ask the registry, as containerd will, for the image in effect (exit 2 when containerd
+    /// could not pull it)
+    #[arg(long)]
+    verify: bool,
     #[command(flatten)]
-    verify: VerifyArgs,
+    registry_check: RegistryArgs,
     #[command(flatten)]
     common: Common,
 }
 
 #[derive(Args, Clone)]
 struct Common {
-    /// The containerd config; `-` reads standard input and writes the result to standard output
+    /// The containerd release that reads the file: auto (runs `containerd --version`), or X.Y[.Z]
     #[arg(
         long,
-        value_name = "PATH",
-        default_value = DEFAULT_CONFIG
+        value_name = "auto|X.Y[.Z]",
+        default_value = "auto",
+        value_parser = ReleaseArg,
+        hide_possible_values = true
     )]
-    config: PathBuf,
-    /// The containerd release that reads the file: auto (runs `containerd --version`), or X.Y[.Z]
-    #[arg(long, value_name = "auto|X.Y[.Z]", default_value = "auto")]
     containerd_version: String,
     /// Print one JSON object on standard output instead of text
     #[arg(long)]
     json: bool,
+}
+
+/// `--containerd-version`'s value, taken as given (`input::release` checks it, with the
+/// forms it accepts in its message); its one possible value, `auto`, is what shell completion
+/// offers (a list of possible values would refuse `2.1`).
+#[derive(Clone)]
+struct ReleaseArg;
+
+impl TypedValueParser for ReleaseArg {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        let auto = PossibleValue::new("auto").help("the release of the containerd on PATH");
+        Some(Box::new(std::iter::once(auto)))
+    }
 }
 
 /// Where the config comes from.
@@ -208,7 +278,7 @@ struct SetRequest {
 
 impl SetRequest {
     fn new(args: SetArgs) -> Result<SetRequest> {
-        let source = Source::new(&args.common.config);
+        let source = Source::new(&args.config);
         let mode = match (args.check, args.dry_run) {
             (true, _) => Mode::Check,
             (_, true) => Mode::DryRun,
@@ -241,7 +311,7 @@ impl SetRequest {
             ),
             (None, None) => unreachable!("clap requires --image or --registry"),
         };
-        let verify = args.verify.verify || (mode == Mode::Write && !args.verify.no_verify);
+        let verify = args.verify || (mode == Mode::Write && !args.no_verify);
         if args.pin_digest && !verify {
             bail!(
                 "--pin-digest needs the registry's answer: it cannot be used with --no-verify, nor with --dry-run or --check without --verify"
@@ -250,8 +320,8 @@ impl SetRequest {
         Ok(SetRequest {
             verify,
             pin_digest: args.pin_digest,
-            platform: args.verify.platform()?,
-            timeout: std::time::Duration::from_secs(args.verify.timeout.max(1)),
+            platform: args.registry_check.platform()?,
+            timeout: std::time::Duration::from_secs(args.registry_check.timeout.max(1)),
             source,
             target,
             mode,
@@ -274,6 +344,7 @@ impl SetRequest {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     output::set_verbose(cli.verbose);
+    output::set_color(cli.color);
     let result = match cli.command {
         Command::Set(args) => SetRequest::new(args).and_then(|req| {
             // Another run changed a file of the chain between this one's read and its lock
@@ -292,13 +363,7 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "pausectl", &mut out);
             print_stdout(&String::from_utf8_lossy(&out)).map(|()| ExitCode::SUCCESS)
         }
-        Command::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .expect("writing to memory");
-            print_stdout(&String::from_utf8_lossy(&out)).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Man(args) => man::man(Cli::command(), &args),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,7 @@ use pausectl::{FilePlan, Pin, Plan, Release, Report, Warning};
 use serde_json::json;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// Set by `--verbose`: [`trace`] prints.
 static VERBOSE: AtomicBool = AtomicBool::new(false);
@@ -40,9 +40,27 @@ pub(super) fn print_stdout(text: &str) -> Result<()> {
     }
 }
 
-/// Whether to colour what goes to a stream (a terminal, and no `NO_COLOR`).
+/// Set by `--color`: 0 auto, 1 always, 2 never.
+static COLOR: AtomicU8 = AtomicU8::new(0);
+
+pub(super) fn set_color(choice: clap::ColorChoice) {
+    let n = match choice {
+        clap::ColorChoice::Auto => 0,
+        clap::ColorChoice::Always => 1,
+        clap::ColorChoice::Never => 2,
+    };
+    COLOR.store(n, Ordering::Relaxed);
+}
+
+/// Whether to colour what goes to a stream: as `--color` says; `auto` (the default) colours
+/// a terminal unless `NO_COLOR` is set and not empty. An explicit `--color always` wins over
+/// `NO_COLOR`, as a flag wins over the environment.
 pub(super) fn color(stream_is_tty: bool) -> bool {
-    stream_is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    match COLOR.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => stream_is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
 }
 
 /// The `--verbose` lines for what a chain says about the sandbox image.

@@ -2,17 +2,17 @@
 //! `--verify`, ask the registry for it), print it.
 
 use super::output::{Shown, print_stderr, print_stdout, trace_report, verify_error};
-use super::{ShowArgs, Source, VerifyArgs, input};
+use super::{RegistryArgs, ShowArgs, Source, input};
 use anyhow::{Result, bail};
 use pausectl::pull::client::Found;
 use pausectl::{Kind, Refusal, Release, Warning};
 use std::process::ExitCode;
 
 pub(super) fn show(all: ShowArgs) -> Result<ExitCode> {
-    let (args, verify) = (all.common, all.verify);
-    let platform = verify.platform()?;
+    let (args, registry, verify) = (all.common, all.registry_check, all.verify);
+    let platform = registry.platform()?;
     let (release, how) = input::release(&args.containerd_version)?;
-    let source = Source::new(&args.config);
+    let source = Source::new(&all.config);
     let mut input = input::read(&source, false)?;
     let chain = input::chain(&source, &mut input, release)?;
     let files: Vec<(&str, &str)> = chain
@@ -28,8 +28,8 @@ pub(super) fn show(all: ShowArgs) -> Result<ExitCode> {
         report.warnings.extend(pausectl::advice(image));
     }
     let texts: Vec<&str> = files.iter().map(|(_, t)| *t).collect();
-    let checked = match (&report.image, verify.verify) {
-        (Some(image), true) => Some(check(&texts, release, image, &verify, platform)),
+    let checked = match (&report.image, verify) {
+        (Some(image), true) => Some(check(&texts, release, image, &registry, platform)),
         _ => None,
     };
     if let Some(Ok((_, notes))) = &checked {
@@ -59,7 +59,7 @@ pub(super) fn show(all: ShowArgs) -> Result<ExitCode> {
     }
     match checked {
         Some(Err((_, r))) => bail!("{}\nhelp: {}", r.why, r.help),
-        None if verify.verify && report.image.is_none() => {
+        None if verify && report.image.is_none() => {
             bail!("there is no image in effect to verify (see above)")
         }
         _ => Ok(ExitCode::SUCCESS),
@@ -72,7 +72,7 @@ fn check(
     texts: &[&str],
     release: Option<Release>,
     image: &str,
-    verify: &VerifyArgs,
+    registry: &RegistryArgs,
     platform: Option<pausectl::pull::platform::Platform>,
 ) -> Result<(Found, Vec<Warning>), (serde_json::Value, Refusal)> {
     let check = pausectl::pull::Check {
@@ -80,7 +80,7 @@ fn check(
         release,
         image,
         platform,
-        timeout: std::time::Duration::from_secs(verify.timeout.max(1)),
+        timeout: std::time::Duration::from_secs(registry.timeout.max(1)),
         env: input::containerd_env(),
     };
     match pausectl::pull::verify(&check) {
