@@ -285,6 +285,25 @@ fn plain_http_outcomes() {
     fs::write(&config, V2).unwrap();
     assert_eq!(set(dir, &down, "2.1.9", &["--dry-run"]).0, 0);
     assert_eq!(set(dir, &down, "2.1.9", &["--dry-run", "--verify"]).0, 2);
+    // show --verify of a pin on a registry that is down: exit 2, and no advice to write
+    // anything (--no-verify is set's way past a refusal).
+    assert_eq!(set(dir, &down, "2.1.9", &["--no-verify"]).0, 0);
+    let (code, err) = pausectl(
+        dir,
+        &[
+            "show",
+            "--config",
+            "config.toml",
+            "--containerd-version",
+            "2.1.9",
+            "--verify",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cannot reach") && !err.contains("--no-verify"),
+        "{err}"
+    );
     // show --verify reports the host and digest of the image in effect.
     let (code, _) = set(dir, &format!("{host}/pause:3.10"), "2.1.9", &[]);
     assert_eq!(code, 0);

@@ -166,7 +166,11 @@ fn verify(
             Ok(Some(found))
         }
         Err(problem) => {
-            let r = problem.explain(&plan.image, plan.before.image.as_deref());
+            let mut r = problem.explain(&plan.image, plan.before.image.as_deref());
+            if problem.skippable() {
+                r.help
+                    .push_str("; or pass --no-verify to write the pin unchecked");
+            }
             if req.json {
                 let error = output::verify_error(&problem, &r.why, &r.help);
                 let out =

@@ -308,6 +308,12 @@ fn legacy_hosts(s: &Registry, registry: &str) -> Vec<Host> {
 impl Problem {
     /// What went wrong, and what to do, for `image` (pinned in place of `before`, the image
     /// containerd used, when known).
+    /// Whether `--no-verify` can be the way past it: the registry's answer, not a config
+    /// containerd refuses or a reference it cannot pull.
+    pub fn skippable(&self) -> bool {
+        matches!(self, Problem::Pull(_))
+    }
+
     pub fn explain(&self, image: &str, before: Option<&str>) -> crate::Refusal {
         let (why, help) = match self {
             Problem::Settings(s) => (
@@ -324,8 +330,6 @@ impl Problem {
     }
 }
 
-const SKIP: &str = "or pass --no-verify to write the pin unchecked";
-
 /// The TLS handshake failed: an untrusted certificate (where containerd's CA goes), or one
 /// that does not name the host.
 fn tls(host: &str, detail: &str, image: Option<&ImageRef>) -> (String, String) {
@@ -335,9 +339,7 @@ fn tls(host: &str, detail: &str, image: Option<&ImageRef>) -> (String, String) {
     if detail.contains("not valid for name") {
         return (
             why,
-            format!(
-                "the registry's certificate does not name the host containerd connects to: reissue it with that name (or IP) in its subjectAltName, or address the registry by a name the certificate has; {SKIP}"
-            ),
+            "the registry's certificate does not name the host containerd connects to: reissue it with that name (or IP) in its subjectAltName, or address the registry by a name the certificate has".to_string(),
         );
     }
     let registry = image
@@ -346,7 +348,7 @@ fn tls(host: &str, detail: &str, image: Option<&ImageRef>) -> (String, String) {
     (
         why,
         format!(
-            "give containerd the registry's CA: `ca = \"/path/to/ca.crt\"` in `<config_path>/{registry}/hosts.toml` (`config_path` under the CRI plugin's `registry` table, e.g. /etc/containerd/certs.d); {SKIP}"
+            "give containerd the registry's CA: `ca = \"/path/to/ca.crt\"` in `<config_path>/{registry}/hosts.toml` (`config_path` under the CRI plugin's `registry` table, e.g. /etc/containerd/certs.d)"
         ),
     )
 }
@@ -378,9 +380,7 @@ fn not_found(
             "the registry does not have `{image}`: {} answered 404 (not found){has}; containerd would fail every new pod with `failed to get sandbox image`",
             hosts.join(", ")
         ),
-        format!(
-            "copy it there first: skopeo copy --all docker://{source} docker://{image}{other}; {SKIP}"
-        ),
+        format!("copy it there first: skopeo copy --all docker://{source} docker://{image}{other}"),
     )
 }
 
@@ -417,7 +417,7 @@ fn explain_failure(f: &Failure, image: &str, before: Option<&str>) -> (String, S
                 }
             ),
             format!(
-                "containerd pulls the sandbox image with the config's `configs.\"<host>\".auth` (`username`/`password`, `auth` or `identitytoken`) under the CRI plugin's `registry` table, never with kubelet's pull secrets: {} them there; {SKIP}",
+                "containerd pulls the sandbox image with the config's `configs.\"<host>\".auth` (`username`/`password`, `auth` or `identitytoken`) under the CRI plugin's `registry` table, never with kubelet's pull secrets: {} them there",
                 if *status == 403 || *with_credentials {
                     "check"
                 } else {
@@ -435,18 +435,17 @@ fn explain_failure(f: &Failure, image: &str, before: Option<&str>) -> (String, S
                 available.join(", ")
             ),
             format!(
-                "copy every platform: skopeo copy --all docker://{source} docker://{image}; or pass --platform for the nodes it is for; {SKIP}"
+                "copy every platform: skopeo copy --all docker://{source} docker://{image}; or pass --platform for the nodes it is for"
             ),
         ),
         Failure::Unreachable { host, detail } => (
             format!("cannot reach {host}: {detail}"),
-            format!(
-                "check the address, the network, and HTTPS_PROXY/NO_PROXY as containerd has them; {SKIP} (an image build whose network cannot reach the registry)"
-            ),
+            "check the address, the network, and HTTPS_PROXY/NO_PROXY as containerd has them"
+                .to_string(),
         ),
         Failure::Status { host, detail } => (
             format!("{host} did not serve `{image}`: {detail}"),
-            format!("check the registry's logs; {SKIP}"),
+            "check the registry's logs".into(),
         ),
     }
 }
