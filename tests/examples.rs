@@ -1,5 +1,6 @@
 //! The examples work: the Rust example builds and runs; the Ansible playbook runs against
-//! localhost on a scratch config (twice: the second run changes nothing and restarts nothing);
+//! localhost on a scratch config (twice: the second run changes nothing and restarts nothing),
+//! and fails with pausectl's own message when pausectl fails;
 //! the cloud-init file passes cloud-init's own schema check and its script pins a scratch
 //! config; the Packer template parses as HCL and its shell provisioner is valid `sh` that gates
 //! on `--check`. A tool that is missing makes its test say SKIPPED, or fail under
@@ -11,7 +12,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -21,21 +22,35 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Whether `program` runs; if not, says SKIPPED (or fails the test under
-/// PAUSECTL_REQUIRE_EXAMPLES=1).
+/// Both streams of a run, for assertion messages.
+fn both(out: &Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// Says SKIPPED with `why`; under PAUSECTL_REQUIRE_EXAMPLES=1 fails the test instead.
+fn skip(test: &str, why: &str) -> bool {
+    if std::env::var("PAUSECTL_REQUIRE_EXAMPLES").is_ok_and(|v| v == "1") {
+        panic!("{test}: {why}, and PAUSECTL_REQUIRE_EXAMPLES=1");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "tests/examples.rs: SKIPPED {test}: {why}"
+    );
+    false
+}
+
+/// Whether `program ARGS` runs and succeeds; if not, [`skip`].
 fn have(program: &str, args: &[&str], test: &str) -> bool {
     let ok = Command::new(program)
         .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        let why = format!("{test}: `{program} {}` does not run", args.join(" "));
-        if std::env::var("PAUSECTL_REQUIRE_EXAMPLES").is_ok_and(|v| v == "1") {
-            panic!("{why}, and PAUSECTL_REQUIRE_EXAMPLES=1");
-        }
-        let _ = writeln!(std::io::stderr(), "tests/examples.rs: SKIPPED {why}");
-    }
-    ok
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok || skip(
+        test,
+        &format!("`{program} {}` does not run", args.join(" ")),
+    )
 }
 
 /// A directory for PATH with pausectl and a `systemctl` that logs its arguments to `log`.
@@ -61,6 +76,16 @@ fn python(script: &str, arg: &Path) -> Output {
         .unwrap()
 }
 
+/// The first line pausectl prints on standard error for `args` (its error message); it asks
+/// the registry unless `args` say `--no-verify`.
+fn first_error_line(args: &[&str]) -> String {
+    let out = common::run_bounded(
+        common::pausectl_command(Path::new("/"), args).env_remove(common::NO_VERIFY),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", both(&out));
+    common::stderr(&out).lines().next().unwrap().to_string()
+}
+
 /// `cargo run --example pin` against the 2.1 default config.
 #[test]
 fn rust_example_builds_and_runs() {
@@ -82,6 +107,42 @@ fn rust_example_builds_and_runs() {
     assert!(text(&out.stdout).contains("sandbox = 'registry.local:5000/pause:3.10'"));
 }
 
+/// `ansible-playbook` on the example against localhost: `config` for containerd 2.1, backups in
+/// `dir/backups`, the handler touching `dir/MARKER`; the registry check only when `verify`.
+fn playbook(dir: &Path, config: &Path, registry: &str, marker: &str, verify: bool) -> Output {
+    let interpreter = python("import sys; print(sys.executable)", Path::new(""));
+    let interpreter = text(&interpreter.stdout).trim().to_string();
+    let mut cmd = Command::new("ansible-playbook");
+    cmd.env_remove(common::NO_VERIFY);
+    if !verify {
+        cmd.env(common::NO_VERIFY, "1");
+    }
+    cmd.args(["-i", "localhost,", "-c", "local"])
+        .arg(root().join("examples/ansible/pin-sandbox-image.yml"))
+        .arg("-e")
+        .arg(format!("pausectl={}", env!("CARGO_BIN_EXE_pausectl")))
+        .arg("-e")
+        .arg(format!("pausectl_registry={registry}"))
+        .arg("-e")
+        .arg(format!("containerd_config={}", config.display()))
+        .args(["-e", "containerd_version=2.1"])
+        .arg("-e")
+        .arg(format!(
+            "pausectl_backup_dir={}",
+            dir.join("backups").display()
+        ))
+        .arg("-e")
+        .arg(format!(
+            "containerd_restart='touch {}'",
+            dir.join(marker).display()
+        ))
+        .args(["-e", "ansible_become=false", "-e"])
+        .arg(format!("ansible_python_interpreter={interpreter}"))
+        .env("ANSIBLE_LOCAL_TEMP", dir.join(".ansible"))
+        .env("ANSIBLE_NOCOLOR", "1");
+    common::run_bounded(&mut cmd)
+}
+
 #[test]
 fn ansible_playbook_pins_and_restarts_once() {
     if !have("ansible-playbook", &["--version"], "ansible") {
@@ -100,33 +161,10 @@ fn ansible_playbook_pins_and_restarts_once() {
     )
     .unwrap();
     let backups = dir.path().join("backups");
-    let interpreter = python("import sys; print(sys.executable)", Path::new(""));
-    let interpreter = text(&interpreter.stdout).trim().to_string();
     let run = |marker: &str| {
-        let out = Command::new("ansible-playbook")
-            .env("PAUSECTL_NO_VERIFY", "1")
-            .args(["-i", "localhost,", "-c", "local"])
-            .arg(root().join("examples/ansible/pin-sandbox-image.yml"))
-            .arg("-e")
-            .arg(format!("pausectl={}", env!("CARGO_BIN_EXE_pausectl")))
-            .arg("-e")
-            .arg(format!("containerd_config={}", config.display()))
-            .args(["-e", "containerd_version=2.1"])
-            .arg("-e")
-            .arg(format!("pausectl_backup_dir={}", backups.display()))
-            .arg("-e")
-            .arg(format!(
-                "containerd_restart='touch {}'",
-                dir.path().join(marker).display()
-            ))
-            .args(["-e", "ansible_become=false", "-e"])
-            .arg(format!("ansible_python_interpreter={interpreter}"))
-            .env("ANSIBLE_LOCAL_TEMP", dir.path().join(".ansible"))
-            .env("ANSIBLE_NOCOLOR", "1")
-            .output()
-            .unwrap();
+        let out = playbook(dir.path(), &config, "registry.local:5000", marker, false);
         let stdout = text(&out.stdout);
-        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        assert!(out.status.success(), "{}", both(&out));
         stdout
     };
     let first = run("restarted-1");
@@ -152,6 +190,47 @@ fn ansible_playbook_pins_and_restarts_once() {
     assert!(second.contains("changed=0"), "{second}");
     assert!(!dir.path().join("restarted-2").exists());
     assert_eq!(common::list_tree(&backups).len(), 2);
+}
+
+/// When pausectl exits 2 the task fails with pausectl's message, whether it printed no JSON
+/// (a config it cannot read) or JSON with an `error` (a registry that does not answer); the
+/// config is untouched and containerd is not restarted.
+#[test]
+fn ansible_playbook_fails_with_pausectls_message() {
+    if !have("ansible-playbook", &["--version"], "ansible") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.toml");
+    fs::write(&broken, "version = 2\n[plugins\n").unwrap();
+    let unreachable = dir.path().join("config.toml");
+    fs::write(&unreachable, common::default_config()).unwrap();
+    let cases = [
+        (&broken, "registry.local:5000", false),
+        // Port 1 on loopback: refused at once, and pausectl prints `{written: false, error}`.
+        (&unreachable, "127.0.0.1:1", true),
+    ];
+    for (config, registry, verify) in cases {
+        let before = fs::read(config).unwrap();
+        let mut args = vec!["set", "--registry", registry, "--containerd-version", "2.1"];
+        args.extend(["--json", "--config", config.to_str().unwrap()]);
+        if !verify {
+            args.push("--no-verify");
+        }
+        let message = first_error_line(&args);
+        let out = playbook(dir.path(), config, registry, "restarted", verify);
+        let stdout = text(&out.stdout);
+        assert!(!out.status.success(), "{stdout}");
+        assert!(stdout.contains("failed=1"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("\"msg\": \"{message}\\nhelp: ")),
+            "expected pausectl's `{message}` as the task's message:\n{stdout}"
+        );
+        assert!(!stdout.contains("JSON"), "{stdout}");
+        assert_eq!(fs::read(config).unwrap(), before);
+        assert!(!dir.path().join("restarted").exists());
+        assert!(!dir.path().join("backups").exists());
+    }
 }
 
 #[test]
