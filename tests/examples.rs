@@ -1,17 +1,22 @@
-//! The examples work: the Rust example builds and runs; the Ansible playbook runs against
-//! localhost on a scratch config (twice: the second run changes nothing and restarts nothing),
-//! and fails with pausectl's own message when pausectl fails;
-//! the cloud-init file passes cloud-init's own schema check and its script pins a scratch
-//! config; the Packer template parses as HCL and its shell provisioner is valid `sh` that gates
-//! on `--check`. A tool that is missing makes its test say SKIPPED, or fail under
+//! The examples work, each run the way a node runs it:
+//! - the Rust example builds and runs;
+//! - the Ansible playbook runs against localhost on a scratch config (the second run changes
+//!   and restarts nothing), and fails with pausectl's own message when pausectl fails;
+//! - the cloud-init file passes cloud-init's schema check, and its script and the Packer
+//!   template's shell provisioner run as root on a scratch node (a mount namespace whose /etc,
+//!   /usr/local and /var are overlays: see [`Node`]): each downloads pausectl, refuses a binary
+//!   whose SHA-256 differs, pins the image and restarts containerd once, and nothing on a rerun.
+//!
+//! A tool that is missing makes its test say SKIPPED, or fail under
 //! PAUSECTL_REQUIRE_EXAMPLES=1 (as `.ci/run` sets it, after installing them).
 
 mod common;
 
+use serde_json::Value;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn root() -> &'static Path {
@@ -53,19 +58,21 @@ fn have(program: &str, args: &[&str], test: &str) -> bool {
     )
 }
 
-/// A directory for PATH with pausectl and a `systemctl` that logs its arguments to `log`.
-fn fake_path(dir: &Path, log: &Path) -> String {
-    let bin = dir.join("bin");
-    fs::create_dir_all(&bin).unwrap();
-    symlink(env!("CARGO_BIN_EXE_pausectl"), bin.join("pausectl")).unwrap();
-    let systemctl = bin.join("systemctl");
-    fs::write(
-        &systemctl,
-        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", log.display()),
-    )
-    .unwrap();
-    fs::set_permissions(&systemctl, fs::Permissions::from_mode(0o755)).unwrap();
-    format!("{}:/usr/bin:/bin", bin.display())
+/// An executable file `dir/name` holding `body`.
+fn executable(dir: &Path, name: &str, body: &str) {
+    let path = dir.join(name);
+    fs::write(&path, body).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A fake `name` in `dir` that appends `name ARGS` to `log` (and exits 0).
+fn logger(dir: &Path, name: &str, log: &Path) {
+    let body = format!("#!/bin/sh\necho \"{name} $*\" >> '{}'\n", log.display());
+    executable(dir, name, &body);
+}
+
+fn read_or_empty(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
 }
 
 fn python(script: &str, arg: &Path) -> Output {
@@ -76,6 +83,39 @@ fn python(script: &str, arg: &Path) -> Output {
         .unwrap()
 }
 
+/// The documents of a YAML file as JSON (python3's yaml module, as cloud-init and kubectl
+/// read them).
+fn yaml(file: &Path) -> Value {
+    let out = python(
+        "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+        file,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// SHA-256 of `file` in hex, as `sha256sum` prints it.
+fn sha256(file: &Path) -> String {
+    let out = Command::new("sha256sum").arg(file).output().unwrap();
+    assert!(out.status.success());
+    text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The image containerd will use, as `pausectl show --json` says (null when none).
+fn image_in_effect(config: &Path) -> Value {
+    let out = common::pausectl(
+        config.parent().unwrap(),
+        &["show", "--json", "--config", config.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["image"].clone()
+}
+
 /// The first line pausectl prints on standard error for `args` (its error message); it asks
 /// the registry unless `args` say `--no-verify`.
 fn first_error_line(args: &[&str]) -> String {
@@ -84,6 +124,92 @@ fn first_error_line(args: &[&str]) -> String {
     );
     assert_eq!(out.status.code(), Some(2), "{}", both(&out));
     common::stderr(&out).lines().next().unwrap().to_string()
+}
+
+/// A scratch node for the first-boot examples. Their script runs as root in a mount namespace
+/// of its own (`unshare --mount`) where /etc, /usr/local and /var are overlays whose writes
+/// land under `upper/`: it installs to /usr/local/bin, edits /etc/containerd and keeps backups
+/// in /var/backups as on a node, and the host is left as it was. `bin` comes first on PATH
+/// (fakes of what a test must not run for real, such as `systemctl`), `log` records the fakes,
+/// and TMPDIR is `tmp/`.
+struct Node {
+    dir: tempfile::TempDir,
+}
+
+/// The directories of a [`Node`] that are scratch overlays.
+const OVERLAID: [&str; 3] = ["etc", "usr/local", "var"];
+
+impl Node {
+    /// A fresh node, or None (after [`skip`]) where mount namespaces are not allowed.
+    fn new(test: &str) -> Option<Node> {
+        // In /tmp, which is not overlaid: an overlay's upper dir cannot be inside its lower one.
+        let node = Node {
+            dir: tempfile::tempdir_in("/tmp").unwrap(),
+        };
+        for d in OVERLAID {
+            fs::create_dir_all(node.path("upper").join(d)).unwrap();
+            fs::create_dir_all(node.path("work").join(d)).unwrap();
+        }
+        fs::create_dir(node.path("bin")).unwrap();
+        fs::create_dir(node.path("tmp")).unwrap();
+        let probe = node.run(&[], "true", &[]);
+        if !probe.status.success() {
+            let why = format!(
+                "a scratch node needs root and overlay mounts: {}",
+                both(&probe)
+            );
+            skip(test, why.trim());
+            return None;
+        }
+        Some(node)
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Where the node's `/a/b` is on the host after a run (when the run wrote it).
+    fn upper(&self, path: &str) -> PathBuf {
+        self.path("upper").join(path.trim_start_matches('/'))
+    }
+
+    fn bin(&self) -> PathBuf {
+        self.path("bin")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.path("fakes.log")
+    }
+
+    /// Runs `sh SH_ARGS SCRIPT` on the node with only PATH, TMPDIR and `env` set.
+    fn run(&self, sh_args: &[&str], script: &str, env: &[(&str, &str)]) -> Output {
+        let file = self.path("script.sh");
+        fs::write(&file, script).unwrap();
+        let dirs = OVERLAID.map(|d| format!("/{d}")).join(" ");
+        let mounts = format!(
+            r#"set -e
+for d in {dirs}; do
+  mount -t overlay overlay -o "lowerdir=$d,upperdir=$0/upper$d,workdir=$0/work$d" "$d"
+done
+exec "$@""#
+        );
+        let path = format!(
+            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            self.bin().display()
+        );
+        common::run_bounded(
+            Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sh", "-c", &mounts])
+                .arg(self.dir.path())
+                .arg("sh")
+                .args(sh_args)
+                .arg(&file)
+                .env_clear()
+                .env("PATH", path)
+                .env("TMPDIR", self.path("tmp"))
+                .envs(env.iter().copied()),
+        )
+    }
 }
 
 /// `cargo run --example pin` against the 2.1 default config.
@@ -234,93 +360,138 @@ fn ansible_playbook_fails_with_pausectls_message() {
 }
 
 #[test]
-fn cloud_init_passes_its_schema_and_its_script_pins_once() {
+fn cloud_init_passes_its_schema_and_pins_before_the_join() {
     let file = root().join("examples/cloud-init.yaml");
     if have("cloud-init", &["--version"], "cloud-init") {
         let out = Command::new("cloud-init")
-            .env("PAUSECTL_NO_VERIFY", "1")
             .args(["schema", "--config-file"])
             .arg(&file)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", both(&out));
         // The check is live: a broken copy fails it.
         let dir = tempfile::tempdir().unwrap();
         let broken = dir.path().join("broken.yaml");
         let original = fs::read_to_string(&file).unwrap();
         fs::write(&broken, original.replace("runcmd:", "runcmd: 5\nx_runcmd:")).unwrap();
         let out = Command::new("cloud-init")
-            .env("PAUSECTL_NO_VERIFY", "1")
             .args(["schema", "--config-file"])
             .arg(&broken)
             .output()
             .unwrap();
         assert!(!out.status.success());
     }
-    if !have("python3", &["-c", "import yaml"], "cloud-init script") {
+    if !have("python3", &["-c", "import yaml"], "cloud-init order") {
         return;
     }
-    // Its script, run against a scratch config: pins and restarts, then does nothing.
-    let script = python(
-        "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['write_files'][0]['content'])",
-        &file,
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    fs::copy(
-        root().join("testdata/defaults/containerd-2.1-default.toml"),
-        &config,
-    )
-    .unwrap();
-    let log = dir.path().join("systemctl.log");
-    let path = fake_path(dir.path(), &log);
-    let run = || {
-        Command::new("sh")
-            .env("PAUSECTL_NO_VERIFY", "1")
-            .arg("-c")
-            .arg(text(&script.stdout))
-            .env("PATH", &path)
-            .env("CONTAINERD_CONFIG", &config)
-            .env("PAUSECTL_BACKUP_DIR", dir.path().join("backups"))
-            .output()
-            .unwrap()
-    };
-    let out = run();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(fs::read_to_string(&log).unwrap(), "restart containerd\n");
+    // bootcmd would run before write_files and maybe before containerd has a config; runcmd
+    // runs the script, and the join only when the script succeeded.
+    let doc = &yaml(&file)[0];
+    assert!(doc.get("bootcmd").is_none(), "{doc:#}");
+    let script = doc["write_files"][0]["path"].as_str().unwrap();
+    let runcmd: Vec<&str> = doc["runcmd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let join = runcmd.iter().position(|c| c.contains("kubeadm join"));
+    let join = runcmd[join.expect("a `kubeadm join` in runcmd")];
     assert!(
-        fs::read_to_string(&config)
-            .unwrap()
-            .contains("'registry.local:5000/pause:3.10'")
+        join.starts_with(&format!("{script} && ")),
+        "the join must run after {script} and only when it succeeded: {runcmd:?}"
     );
+}
+
+/// The cloud-init script on a scratch node: it installs the binary at PAUSECTL_URL once its
+/// SHA-256 matches, pins the image and restarts containerd; a rerun restarts nothing; a binary
+/// with another checksum is neither installed nor run.
+#[test]
+fn cloud_init_script_checks_the_binary_and_pins_once() {
+    let test = "cloud-init script";
+    if !have("python3", &["-c", "import yaml"], test)
+        || !have("curl", &["--version"], test)
+        || !have("sha256sum", &["--version"], test)
+    {
+        return;
+    }
+    let Some(node) = Node::new(test) else {
+        return;
+    };
+    let file = root().join("examples/cloud-init.yaml");
+    let script = yaml(&file)[0]["write_files"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    logger(&node.bin(), "systemctl", &node.log());
+    // The image's containerd config, and a pausectl to download.
+    let config = node.upper("/etc/containerd/config.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let default = root().join("testdata/defaults/containerd-1.7-default.toml");
+    fs::copy(&default, &config).unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_pausectl"));
+    let url = format!("file://{}", binary.display());
+    let sha = sha256(binary);
+    let image = "mirror.test:5000/pause:3.8";
+    let env = [
+        ("PAUSE_IMAGE", image),
+        ("PAUSECTL_URL", url.as_str()),
+        ("PAUSECTL_SHA256", sha.as_str()),
+        (common::NO_VERIFY, "1"),
+    ];
+
+    let out = node.run(&[], &script, &env);
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(read_or_empty(&node.log()), "systemctl restart containerd\n");
+    assert_eq!(image_in_effect(&config), image);
+    let installed = node.upper("/usr/local/bin/pausectl");
+    assert!(fs::read(&installed).unwrap() == fs::read(binary).unwrap());
+    assert_eq!(fs::metadata(&installed).unwrap().mode() & 0o777, 0o755);
+    let backups = node.upper("/var/backups/pausectl");
+    assert_eq!(common::list_tree(&backups), ["config.toml.bak"]);
     assert_eq!(
-        common::list_tree(&dir.path().join("backups")),
-        ["config.toml.bak"]
+        fs::read(backups.join("config.toml.bak")).unwrap(),
+        fs::read(&default).unwrap()
     );
-    let out = run();
+    assert_eq!(common::list_tree(&node.path("tmp")), Vec::<String>::new());
+
+    let pinned = fs::read(&config).unwrap();
+    let out = node.run(&[], &script, &env);
+    assert!(out.status.success(), "{}", both(&out));
     assert!(
         text(&out.stdout).contains("already pinned"),
         "{}",
-        text(&out.stdout)
+        both(&out)
     );
-    assert_eq!(fs::read_to_string(&log).unwrap(), "restart containerd\n");
+    assert_eq!(read_or_empty(&node.log()), "systemctl restart containerd\n");
+    assert_eq!(fs::read(&config).unwrap(), pinned);
+
+    // Another binary's checksum: nothing is installed, run, written or restarted.
+    let Some(node) = Node::new(test) else {
+        return;
+    };
+    logger(&node.bin(), "systemctl", &node.log());
+    let config = node.upper("/etc/containerd/config.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    fs::copy(&default, &config).unwrap();
+    let other = sha256(&default);
+    let env = [
+        ("PAUSE_IMAGE", image),
+        ("PAUSECTL_URL", url.as_str()),
+        ("PAUSECTL_SHA256", other.as_str()),
+        (common::NO_VERIFY, "1"),
+    ];
+    let out = node.run(&[], &script, &env);
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(both(&out).contains("FAILED"), "{}", both(&out));
+    assert!(!node.upper("/usr/local/bin/pausectl").exists());
+    assert_eq!(fs::read(&config).unwrap(), fs::read(&default).unwrap());
+    assert_eq!(read_or_empty(&node.log()), "");
 }
 
-#[test]
-fn packer_template_parses_and_gates_on_check() {
-    if !have(
-        "python3",
-        &["-c", "import hcl2"],
-        "packer (pip install python-hcl2)",
-    ) {
-        return;
-    }
-    // The shell provisioner's inline commands, as parsed by python-hcl2.
+/// The Packer template's shell provisioner: `environment_vars` and the inline script, as
+/// python-hcl2 parses them.
+fn packer_provisioner() -> (Vec<String>, String) {
     let out = python(
         r#"
 import hcl2, json, sys
@@ -329,20 +500,183 @@ for build in doc["build"]:
     for p in build["provisioner"]:
         for kind, body in p.items():
             if kind.strip('"') == "shell":
-                print("\n".join(json.loads(line) for line in body["inline"]))
+                print(json.dumps({
+                    "env": [json.loads(v) for v in body["environment_vars"]],
+                    "script": "\n".join(json.loads(line) for line in body["inline"]),
+                }))
 "#,
         &root().join("examples/packer.pkr.hcl"),
     );
-    let script = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        script.contains("pausectl set --image \"$PAUSE_IMAGE\" --check"),
-        "{script}"
-    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let env = v["env"].as_array().unwrap();
+    let env = env.iter().map(|e| e.as_str().unwrap().to_string());
+    (env.collect(), v["script"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn packer_template_parses_and_takes_its_settings_from_variables() {
+    if !have(
+        "python3",
+        &["-c", "import hcl2"],
+        "packer (pip install python-hcl2)",
+    ) {
+        return;
+    }
+    let (env, script) = packer_provisioner();
+    // The settings are variables, declared before anything else in the file.
+    let template = fs::read_to_string(root().join("examples/packer.pkr.hcl")).unwrap();
+    let first_block = ["packer {", "source ", "build {"]
+        .iter()
+        .filter_map(|b| template.find(b))
+        .min()
+        .unwrap();
+    for (name, variable) in [
+        ("PAUSE_IMAGE", "pause_image"),
+        ("PAUSECTL_URL", "pausectl_url"),
+        ("PAUSECTL_SHA256", "pausectl_sha256"),
+    ] {
+        assert!(
+            env.contains(&format!("{name}=${{var.{variable}}}")),
+            "{env:?}"
+        );
+        let at = template.find(&format!("variable \"{variable}\""));
+        assert!(at.is_some_and(|at| at < first_block), "{variable}");
+    }
     let syntax = Command::new("sh")
-        .env("PAUSECTL_NO_VERIFY", "1")
         .args(["-n", "-c", &script])
         .output()
         .unwrap();
     assert!(syntax.status.success(), "{}", text(&syntax.stderr));
+}
+
+/// Debian 12's containerd package's /etc/containerd/config.toml.
+const DEBIAN_CONFIG: &str = r#"version = 2
+
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "/etc/cni/net.d"
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "/var/lib/containerd/opt"
+"#;
+
+/// A scratch node for the Packer provisioner: a fake `apt-get` whose `install` writes
+/// `package_config` as /etc/containerd/config.toml (as containerd's package does), and a fake
+/// `systemctl`.
+fn packer_node(test: &str, package_config: &str) -> Option<Node> {
+    let node = Node::new(test)?;
+    let package = node.path("package-config.toml");
+    fs::write(&package, package_config).unwrap();
+    let apt = format!(
+        r#"#!/bin/sh
+echo "apt-get $*" >> '{log}'
+case " $* " in
+  *" install "*) [ -e /etc/containerd/config.toml ] || {{ mkdir -p /etc/containerd; cp '{package}' /etc/containerd/config.toml; }} ;;
+esac
+"#,
+        log = node.log().display(),
+        package = package.display()
+    );
+    executable(&node.bin(), "apt-get", &apt);
+    logger(&node.bin(), "systemctl", &node.log());
+    Some(node)
+}
+
+/// The provisioner on a scratch node, run as Packer's `execute_command` runs it (`sh -eu`):
+/// it installs containerd and the checked binary, pins, restarts containerd once, and passes
+/// its own check of the image in effect; a rerun restarts nothing; a containerd whose CRI
+/// plugin is disabled (Docker's containerd.io config) fails the build, and so does a binary with
+/// another checksum.
+#[test]
+fn packer_provisioner_pins_and_fails_the_build_when_the_pin_is_not_in_effect() {
+    let test = "packer provisioner";
+    if !have("python3", &["-c", "import hcl2"], test)
+        || !have("curl", &["--version"], test)
+        || !have("jq", &["--version"], test)
+    {
+        return;
+    }
+    let Some(node) = packer_node(test, DEBIAN_CONFIG) else {
+        return;
+    };
+    let (_, script) = packer_provisioner();
+    let binary = Path::new(env!("CARGO_BIN_EXE_pausectl"));
+    let url = format!("file://{}", binary.display());
+    let sha = sha256(binary);
+    let image = "mirror.test:5000/pause:3.8";
+    let env = [
+        ("PAUSE_IMAGE", image),
+        ("PAUSECTL_URL", url.as_str()),
+        ("PAUSECTL_SHA256", sha.as_str()),
+        (common::NO_VERIFY, "1"),
+    ];
+    let restarts = |node: &Node| {
+        read_or_empty(&node.log())
+            .lines()
+            .filter(|l| *l == "systemctl restart containerd")
+            .count()
+    };
+
+    let out = node.run(&["-eu"], &script, &env);
+    assert!(out.status.success(), "{}", both(&out));
+    let log = read_or_empty(&node.log());
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("apt-get install") && l.contains(" containerd")),
+        "{log}"
+    );
+    assert_eq!(restarts(&node), 1, "{log}");
+    let config = node.upper("/etc/containerd/config.toml");
+    assert_eq!(image_in_effect(&config), image);
+    assert!(node.upper("/usr/local/bin/pausectl").exists());
+    assert_eq!(
+        common::list_tree(&node.upper("/var/backups/pausectl")),
+        ["config.toml.bak"]
+    );
+    assert_eq!(common::list_tree(&node.path("tmp")), Vec::<String>::new());
+
+    let pinned = fs::read(&config).unwrap();
+    let out = node.run(&["-eu"], &script, &env);
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(restarts(&node), 1);
+    assert_eq!(fs::read(&config).unwrap(), pinned);
+
+    // containerd.io's config turns CRI off: `--check` is content once the keys are set, but
+    // `show` says containerd uses no sandbox image, and the build fails.
+    let Some(node) = packer_node(test, "disabled_plugins = [\"cri\"]\n") else {
+        return;
+    };
+    let out = node.run(&["-eu"], &script, &env);
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains(&format!("containerd will not use {image}")),
+        "{}",
+        both(&out)
+    );
+    assert_eq!(
+        image_in_effect(&node.upper("/etc/containerd/config.toml")),
+        Value::Null
+    );
+
+    let Some(node) = packer_node(test, DEBIAN_CONFIG) else {
+        return;
+    };
+    let other = sha256(&root().join("README.md"));
+    let env = [
+        ("PAUSE_IMAGE", image),
+        ("PAUSECTL_URL", url.as_str()),
+        ("PAUSECTL_SHA256", other.as_str()),
+        (common::NO_VERIFY, "1"),
+    ];
+    let out = node.run(&["-eu"], &script, &env);
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(both(&out).contains("FAILED"), "{}", both(&out));
+    assert!(!node.upper("/usr/local/bin/pausectl").exists());
+    assert_eq!(restarts(&node), 0);
+    assert_eq!(
+        fs::read_to_string(node.upper("/etc/containerd/config.toml")).unwrap(),
+        DEBIAN_CONFIG
+    );
 }
