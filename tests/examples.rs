@@ -5,7 +5,10 @@
 //! - the cloud-init file passes cloud-init's schema check, and its script and the Packer
 //!   template's shell provisioner run as root on a scratch node (a mount namespace whose /etc,
 //!   /usr/local and /var are overlays: see [`Node`]): each downloads pausectl, refuses a binary
-//!   whose SHA-256 differs, pins the image and restarts containerd once, and nothing on a rerun.
+//!   whose SHA-256 differs, pins the image and restarts containerd once, and nothing on a rerun;
+//! - the DaemonSet passes the Kubernetes API schema (`kubernetes-validate --strict`), and its
+//!   script, run against a scratch host root, pins, restarts containerd through `nsenter` only
+//!   after a write, and stays running until it is sent SIGTERM.
 //!
 //! A tool that is missing makes its test say SKIPPED, or fail under
 //! PAUSECTL_REQUIRE_EXAMPLES=1 (as `.ci/run` sets it, after installing them).
@@ -15,9 +18,10 @@ mod common;
 use serde_json::Value;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -679,4 +683,273 @@ fn packer_provisioner_pins_and_fails_the_build_when_the_pin_is_not_in_effect() {
         fs::read_to_string(node.upper("/etc/containerd/config.toml")).unwrap(),
         DEBIAN_CONFIG
     );
+}
+
+#[test]
+fn daemonset_passes_the_kubernetes_api_schema() {
+    let test = "daemonset schema (pip install kubernetes-validate)";
+    if !have("kubernetes-validate", &["--version"], test) {
+        return;
+    }
+    let file = root().join("examples/daemonset.yaml");
+    let validate = |file: &Path, version: Option<&str>| {
+        let mut cmd = Command::new("kubernetes-validate");
+        if let Some(v) = version {
+            cmd.args(["-k", v]);
+        }
+        common::run_bounded(cmd.arg("--strict").arg(file))
+    };
+    // The oldest release the example claims, and the newest the tool knows.
+    for version in [Some("1.30.0"), None] {
+        let out = validate(&file, version);
+        let said = both(&out);
+        assert!(out.status.success(), "{said}");
+        for resource in ["configmap/pin-sandbox-image", "daemonset/pin-sandbox-image"] {
+            assert!(
+                said.contains(&format!("passed for resource {resource}")),
+                "{said}"
+            );
+        }
+    }
+    // The check is live: a misspelt field fails it.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yaml");
+    let original = fs::read_to_string(&file).unwrap();
+    assert!(original.contains("hostPID: true"));
+    fs::write(&broken, original.replace("hostPID:", "hostPid:")).unwrap();
+    let out = validate(&broken, Some("1.30.0"));
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(
+        both(&out).contains("'hostPid' was unexpected"),
+        "{}",
+        both(&out)
+    );
+}
+
+/// The DaemonSet example: its pod spec's one container, and the script it runs (from the
+/// ConfigMap mounted where its command reads it).
+fn daemonset() -> (Value, Value, String) {
+    let docs = yaml(&root().join("examples/daemonset.yaml"));
+    let of_kind = |kind: &str| {
+        let docs = docs.as_array().unwrap();
+        docs.iter().find(|d| d["kind"] == kind).unwrap().clone()
+    };
+    let (config_map, daemonset) = (of_kind("ConfigMap"), of_kind("DaemonSet"));
+    let spec = daemonset["spec"]["template"]["spec"].clone();
+    let containers = spec["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    let container = containers[0].clone();
+    let command: Vec<&str> = container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let script_path = Path::new(command[command.len() - 1]);
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| Path::new(m["mountPath"].as_str().unwrap()) == script_path.parent().unwrap())
+        .expect("the script's directory is mounted");
+    let volume = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    assert_eq!(volume["configMap"]["name"], config_map["metadata"]["name"]);
+    let key = script_path.file_name().unwrap().to_str().unwrap();
+    let script = config_map["data"][key].as_str().unwrap().to_string();
+    (spec, container, script)
+}
+
+/// A host root for the DaemonSet's script: `etc/containerd/config.toml` holding `config`, and a
+/// `bin` with pausectl and an `nsenter` that logs its arguments.
+fn host_root(config: &[u8]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("host/etc/containerd");
+    fs::create_dir_all(&etc).unwrap();
+    fs::write(etc.join("config.toml"), config).unwrap();
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    symlink(env!("CARGO_BIN_EXE_pausectl"), bin.join("pausectl")).unwrap();
+    logger(&bin, "nsenter", &dir.path().join("nsenter.log"));
+    dir
+}
+
+/// The script as the pod runs it: the container's env from the manifest, HOST_ROOT at `dir`'s
+/// host root, and no registry to ask (PAUSECTL_NO_VERIFY=1).
+fn pod_command(dir: &Path, container: &Value, script: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).env_clear();
+    for var in container["env"].as_array().unwrap() {
+        let (name, value) = (var["name"].as_str().unwrap(), var["value"].as_str());
+        cmd.env(name, value.unwrap());
+    }
+    cmd.env(
+        "PATH",
+        format!("{}:/usr/bin:/bin", dir.join("bin").display()),
+    )
+    .env("HOST_ROOT", dir.join("host"))
+    .env(common::NO_VERIFY, "1");
+    cmd
+}
+
+#[test]
+fn daemonset_script_pins_and_restarts_containerd_only_after_a_write() {
+    if !have("python3", &["-c", "import yaml"], "daemonset script") {
+        return;
+    }
+    let (spec, container, script) = daemonset();
+    // What the script relies on: the host's PID 1, privilege, and the node's files at their
+    // own paths (HOST_ROOT is empty in the pod).
+    assert_eq!(spec["hostPID"], true);
+    assert_eq!(container["securityContext"]["privileged"], true);
+    let mut host_paths = Vec::new();
+    for mount in container["volumeMounts"].as_array().unwrap() {
+        let volumes = spec["volumes"].as_array().unwrap();
+        let volume = volumes.iter().find(|v| v["name"] == mount["name"]).unwrap();
+        if let Some(path) = volume["hostPath"]["path"].as_str() {
+            assert_eq!(mount["mountPath"], path, "{mount}");
+            host_paths.push(path);
+        }
+    }
+    assert!(host_paths.contains(&"/etc/containerd"), "{host_paths:?}");
+    let env = container["env"].as_array().unwrap();
+    let image = env.iter().find(|v| v["name"] == "PAUSE_IMAGE").unwrap()["value"].clone();
+
+    let default = fs::read(root().join("testdata/defaults/containerd-1.7-default.toml")).unwrap();
+    let dir = host_root(&default);
+    let config = dir.path().join("host/etc/containerd/config.toml");
+    let log = dir.path().join("nsenter.log");
+    let run =
+        || common::run_bounded(pod_command(dir.path(), &container, &script).env("PIN_ONLY", "1"));
+    let restart = "nsenter -t 1 -m -u -i -n -p -- systemctl restart containerd\n";
+
+    let out = run();
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(read_or_empty(&log), restart);
+    assert_eq!(image_in_effect(&config), image);
+    let backups = dir.path().join("host/var/backups/pausectl");
+    assert_eq!(common::list_tree(&backups), ["config.toml.bak"]);
+
+    let pinned = fs::metadata(&config).unwrap();
+    let out = run();
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(
+        text(&out.stdout).contains("\"written\": false"),
+        "{}",
+        both(&out)
+    );
+    assert_eq!(read_or_empty(&log), restart);
+    let after = fs::metadata(&config).unwrap();
+    assert_eq!(
+        (after.ino(), after.mtime_nsec()),
+        (pinned.ino(), pinned.mtime_nsec())
+    );
+
+    // A config pausectl cannot read: its message in the log, a failed pod, no restart.
+    let broken = b"version = 2\n[plugins\n";
+    let dir = host_root(broken);
+    let config = dir.path().join("host/etc/containerd/config.toml");
+    let message = first_error_line(&[
+        "set",
+        "--image",
+        image.as_str().unwrap(),
+        "--no-verify",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let out =
+        common::run_bounded(pod_command(dir.path(), &container, &script).env("PIN_ONLY", "1"));
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(text(&out.stderr).contains(&message), "{}", both(&out));
+    assert_eq!(read_or_empty(&dir.path().join("nsenter.log")), "");
+    assert_eq!(fs::read(&config).unwrap(), broken);
+}
+
+/// Whether process `pid` still runs (exists and is not a zombie).
+fn alive(pid: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.starts_with(" Z"))
+    })
+}
+
+/// Waits for the script's restart of containerd, checks that it is still running, sends it
+/// SIGTERM and returns how it ended.
+fn run_until_sigterm(child: &mut Child, log: &Path) -> Result<ExitStatus, String> {
+    let start = Instant::now();
+    while read_or_empty(log).is_empty() {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(format!("it ended before restarting containerd: {status}"));
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err("no restart in 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    if let Some(status) = child.try_wait().unwrap() {
+        return Err(format!("it ended after the pin: {status}"));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Ok(status);
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            return Err("still running 10 s after SIGTERM".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Without PIN_ONLY the script stays running after the pin (the DaemonSet's pod stays Running)
+/// and ends at once, successfully, on SIGTERM (when the pod is deleted or rolled), leaving no
+/// `sleep` behind.
+#[test]
+fn daemonset_script_stays_running_until_sigterm() {
+    if !have("python3", &["-c", "import yaml"], "daemonset script") {
+        return;
+    }
+    let (_, container, script) = daemonset();
+    let default = fs::read(root().join("testdata/defaults/containerd-2.1-default.toml")).unwrap();
+    let dir = host_root(&default);
+    // A `sleep` that records its PID before it becomes the real one.
+    let pids = dir.path().join("sleep.pids");
+    let sleep = format!(
+        "#!/bin/sh\necho $$ >> '{}'\nexec /bin/sleep \"$@\"\n",
+        pids.display()
+    );
+    executable(&dir.path().join("bin"), "sleep", &sleep);
+    let mut child = pod_command(dir.path(), &container, &script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ended = run_until_sigterm(&mut child, &dir.path().join("nsenter.log"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let start = Instant::now();
+    let sleeps: Vec<String> = read_or_empty(&pids).lines().map(String::from).collect();
+    while sleeps.iter().any(|p| alive(p)) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<&String> = sleeps.iter().filter(|p| alive(p)).collect();
+    for pid in &left {
+        let _ = Command::new("kill").arg(pid.as_str()).status();
+    }
+    let status = ended.unwrap_or_else(|e| panic!("the script: {e}"));
+    assert!(status.success(), "{status}");
+    assert!(!sleeps.is_empty());
+    assert!(left.is_empty(), "the script left `sleep` running: {left:?}");
 }
