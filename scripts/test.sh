@@ -20,7 +20,7 @@ root=false
 [ "$(id -u)" = 0 ] && root=true
 
 # Debian packages, as root.
-packages=(runc util-linux docker-registry skopeo apache2-utils openssl gcc libc6-dev strace cloud-init python3-venv)
+packages=(runc util-linux docker-registry skopeo apache2-utils openssl gcc libc6-dev strace cloud-init curl jq python3-venv)
 if $root && have apt-get && have dpkg-query; then
   missing=()
   for p in "${packages[@]}"; do
@@ -72,7 +72,7 @@ if $root && have strace; then
 else
   skip "tests/faults.rs (some fault and ownership cases): run as root with strace: bash scripts/test.sh"
 fi
-if all cloud-init ansible-playbook && python_ok; then
+if $root && all cloud-init ansible-playbook curl jq unshare && python_ok; then
   export PAUSECTL_REQUIRE_EXAMPLES=1
 else
   skip "tests/examples.rs (cloud-init, Ansible, Packer, DaemonSet checks): run as root: bash scripts/test.sh"

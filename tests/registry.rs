@@ -304,6 +304,12 @@ fn plain_http_outcomes() {
         err.contains("cannot reach") && !err.contains("--no-verify"),
         "{err}"
     );
+    // The check guards a write: with the pin already there, set succeeds while the registry is
+    // down (a node restarted in an outage), unless --verify asks.
+    let (code, err) = set(dir, &down, "2.1.9", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("nothing to change"), "{err}");
+    assert_eq!(set(dir, &down, "2.1.9", &["--verify"]).0, 2);
     // show --verify reports the host and digest of the image in effect.
     let (code, _) = set(dir, &format!("{host}/pause:3.10"), "2.1.9", &[]);
     assert_eq!(code, 0);

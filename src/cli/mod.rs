@@ -271,6 +271,8 @@ struct SetRequest {
     json: bool,
     /// Ask the registry before writing.
     verify: bool,
+    /// `--verify` given: ask even when nothing would change.
+    verify_asked: bool,
     pin_digest: bool,
     platform: Option<pausectl::pull::platform::Platform>,
     timeout: std::time::Duration,
@@ -319,6 +321,7 @@ impl SetRequest {
         }
         Ok(SetRequest {
             verify,
+            verify_asked: args.verify,
             pin_digest: args.pin_digest,
             platform: args.registry_check.platform()?,
             timeout: std::time::Duration::from_secs(args.registry_check.timeout.max(1)),

@@ -149,6 +149,16 @@ fn verify(
     if !req.verify {
         return Ok(None);
     }
+    // The check guards a write: a file that already pins the image is left alone without
+    // asking (a node restarted while the registry is down still succeeds), unless --verify
+    // or --pin-digest asks for the registry's answer.
+    if !req.verify_asked && !req.pin_digest && plan.files.iter().all(|f| !f.changed()) {
+        trace(format_args!(
+            "{} is already pinned: the registry is not asked",
+            plan.image
+        ));
+        return Ok(None);
+    }
     let texts: Vec<&str> = plan.files.iter().map(|f| f.new.as_str()).collect();
     let check = pausectl::pull::Check {
         texts: &texts,
