@@ -764,8 +764,13 @@ fn daemonset() -> (Value, Value, String) {
     (spec, container, script)
 }
 
+/// `containerd --version` of the node in [`host_root`]: Debian's 1.7.24.
+const HOST_CONTAINERD: &str =
+    "containerd github.com/containerd/containerd 1.7.24~ds1 1.7.24~ds1-6+deb13u1";
+
 /// A host root for the DaemonSet's script: `etc/containerd/config.toml` holding `config`, and a
-/// `bin` with pausectl and an `nsenter` that logs its arguments.
+/// `bin` with pausectl and an `nsenter` that answers `containerd --version` as the node's
+/// containerd (logging the call to `version.log`) and logs any other call to `nsenter.log`.
 fn host_root(config: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let etc = dir.path().join("host/etc/containerd");
@@ -774,7 +779,12 @@ fn host_root(config: &[u8]) -> tempfile::TempDir {
     let bin = dir.path().join("bin");
     fs::create_dir(&bin).unwrap();
     symlink(env!("CARGO_BIN_EXE_pausectl"), bin.join("pausectl")).unwrap();
-    logger(&bin, "nsenter", &dir.path().join("nsenter.log"));
+    let nsenter = format!(
+        "#!/bin/sh\ncase \"$*\" in\n  *' -- containerd --version') echo \"$*\" >> '{}'; echo '{HOST_CONTAINERD}' ;;\n  *) echo \"nsenter $*\" >> '{}' ;;\nesac\n",
+        dir.path().join("version.log").display(),
+        dir.path().join("nsenter.log").display()
+    );
+    executable(&bin, "nsenter", &nsenter);
     dir
 }
 
@@ -831,6 +841,14 @@ fn daemonset_script_pins_and_restarts_containerd_only_after_a_write() {
     assert!(out.status.success(), "{}", both(&out));
     assert_eq!(read_or_empty(&log), restart);
     assert_eq!(image_in_effect(&config), image);
+    // The release came from the node's containerd, asked through nsenter.
+    let asked = read_or_empty(&dir.path().join("version.log"));
+    assert_eq!(asked, "-t 1 -m -- containerd --version\n");
+    assert!(
+        text(&out.stdout).contains("\"containerd_version\": \"1.7.24\""),
+        "{}",
+        both(&out)
+    );
     let backups = dir.path().join("host/var/backups/pausectl");
     assert_eq!(common::list_tree(&backups), ["config.toml.bak"]);
 
@@ -921,7 +939,8 @@ fn daemonset_script_stays_running_until_sigterm() {
         return;
     }
     let (_, container, script) = daemonset();
-    let default = fs::read(root().join("testdata/defaults/containerd-2.1-default.toml")).unwrap();
+    // The node of host_root runs containerd 1.7 (HOST_CONTAINERD).
+    let default = fs::read(root().join("testdata/defaults/containerd-1.7-default.toml")).unwrap();
     let dir = host_root(&default);
     // A `sleep` that records its PID before it becomes the real one.
     let pids = dir.path().join("sleep.pids");
