@@ -87,8 +87,7 @@ fn host_state() -> Vec<String> {
         .filter(|p| Path::new(p).exists())
         .map(|p| p.to_string())
         .collect();
-    for hierarchy in fs::read_dir("/sys/fs/cgroup").into_iter().flatten() {
-        let dir = hierarchy.unwrap().path();
+    for dir in cgroup_roots() {
         for name in ["k8s.io", CGROUP_PARENT] {
             if dir.join(name).exists() {
                 found.push(dir.join(name).display().to_string());
@@ -96,6 +95,31 @@ fn host_state() -> Vec<String> {
         }
     }
     found
+}
+
+/// Where a cgroup parent goes: each v1 hierarchy, and the unified (v2) root.
+fn cgroup_roots() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut roots = vec![root.to_path_buf()];
+    for entry in fs::read_dir(root).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            roots.push(path);
+        }
+    }
+    roots
+}
+
+/// Removes an empty cgroup and the empty cgroups below it, deepest first (a cgroup's files
+/// cannot be unlinked; rmdir of a cgroup without processes takes them).
+fn remove_cgroup(dir: &Path) {
+    for entry in fs::read_dir(dir).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            remove_cgroup(&path);
+        }
+    }
+    let _ = fs::remove_dir(dir);
 }
 
 /// `containerd config default` of `build`, with everything it would put on the host moved
@@ -126,6 +150,15 @@ fn isolated_config(build: &Build, dir: &Path) -> String {
         "restrict_oom_score_adj = false",
         "restrict_oom_score_adj = true",
     );
+    // No drop-ins of the host's (a release whose default imports /etc/containerd/conf.d).
+    text = text
+        .lines()
+        .map(|l| match l.starts_with("imports") {
+            true => "imports = []",
+            false => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     // runc's own state: the runc runtime's options, `Root = ""` (or '' in version 3).
     for empty in ["Root = \"\"", "Root = ''"] {
         text = text.replace(empty, &format!("Root = \"{d}/runc\""));
@@ -153,6 +186,10 @@ impl Daemon {
             .arg(dir.join("config.toml"))
             .env_clear()
             .env("PATH", path)
+            // No internet, even on a machine that has it: a proxy that refuses every
+            // connection (Go never proxies loopback, so the registry on 127.0.0.1 is reached).
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
             .stdin(Stdio::null())
             .stdout(fs::File::create(dir.join("containerd.out")).unwrap())
             .stderr(
@@ -378,8 +415,8 @@ fn pod_starts_offline(build: &Build, registry: &Registry) {
 
 /// runc removes each pod's cgroup; the parent it made in each hierarchy is the test's to remove.
 fn remove_cgroup_parent() {
-    for hierarchy in fs::read_dir("/sys/fs/cgroup").into_iter().flatten() {
-        let _ = fs::remove_dir(hierarchy.unwrap().path().join(CGROUP_PARENT));
+    for root in cgroup_roots() {
+        remove_cgroup(&root.join(CGROUP_PARENT));
     }
 }
 
@@ -396,6 +433,16 @@ fn a_pod_starts_offline_after_pausectl() {
     }
     // An earlier run that was killed may have left its (empty) cgroup parent.
     remove_cgroup_parent();
+    if std::env::var("PAUSECTL_REQUIRE_POD").as_deref() == Ok("1") {
+        for line in ["1.6.", "1.7.", "2."] {
+            assert!(
+                builds
+                    .iter()
+                    .any(|b| b.release.to_string().starts_with(line)),
+                "PAUSECTL_REQUIRE_POD=1, but no containerd {line}x build (scripts/fetch-containerd.sh)"
+            );
+        }
+    }
     let host_before = host_state();
     let tmp = tempfile::tempdir().unwrap();
     let platform = match std::env::consts::ARCH {
