@@ -58,7 +58,8 @@ build {
       "PAUSECTL_URL=${var.pausectl_url}",
       "PAUSECTL_SHA256=${var.pausectl_sha256}",
     ]
-    execute_command = "sudo -E sh -eu '{{ .Path }}'"
+    # {{ .Vars }} carries environment_vars: sudo resets the environment.
+    execute_command = "chmod +x {{ .Path }}; sudo env {{ .Vars }} sh -eu '{{ .Path }}'"
     inline = [
       # Debian's containerd (its package ships /etc/containerd/config.toml); install yours and
       # kubelet here as you do today. The pin goes into the config that containerd has.

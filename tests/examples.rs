@@ -495,7 +495,8 @@ fn cloud_init_script_checks_the_binary_and_pins_once() {
 
 /// The Packer template's shell provisioner: `environment_vars` and the inline script, as
 /// python-hcl2 parses them.
-fn packer_provisioner() -> (Vec<String>, String) {
+/// The shell provisioner's `environment_vars`, inline script and `execute_command`.
+fn packer_provisioner() -> (Vec<String>, String, String) {
     let out = python(
         r#"
 import hcl2, json, sys
@@ -507,6 +508,7 @@ for build in doc["build"]:
                 print(json.dumps({
                     "env": [json.loads(v) for v in body["environment_vars"]],
                     "script": "\n".join(json.loads(line) for line in body["inline"]),
+                    "execute": json.loads(body["execute_command"]),
                 }))
 "#,
         &root().join("examples/packer.pkr.hcl"),
@@ -515,7 +517,26 @@ for build in doc["build"]:
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let env = v["env"].as_array().unwrap();
     let env = env.iter().map(|e| e.as_str().unwrap().to_string());
-    (env.collect(), v["script"].as_str().unwrap().to_string())
+    (
+        env.collect(),
+        v["script"].as_str().unwrap().to_string(),
+        v["execute"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Runs the provisioner on `node` as Packer does: the inline lines in a file, `execute_command`
+/// with `{{ .Path }}` that file and `{{ .Vars }}` the variables as Packer renders them
+/// (`NAME='value' `), through a `sudo` that runs its arguments.
+fn packer_run(node: &Node, env: &[(&str, &str)]) -> Output {
+    let (_, script, execute) = packer_provisioner();
+    let file = node.path("provision.sh");
+    fs::write(&file, script).unwrap();
+    executable(&node.bin(), "sudo", "#!/bin/sh\nexec \"$@\"\n");
+    let vars: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    let command = execute
+        .replace("{{ .Path }}", file.to_str().unwrap())
+        .replace("{{ .Vars }}", &vars);
+    node.run(&["-c", &command], "", &[])
 }
 
 #[test]
@@ -527,7 +548,7 @@ fn packer_template_parses_and_takes_its_settings_from_variables() {
     ) {
         return;
     }
-    let (env, script) = packer_provisioner();
+    let (env, script, _) = packer_provisioner();
     // The settings are variables, declared before anything else in the file.
     let template = fs::read_to_string(root().join("examples/packer.pkr.hcl")).unwrap();
     let first_block = ["packer {", "source ", "build {"]
@@ -605,7 +626,6 @@ fn packer_provisioner_pins_and_fails_the_build_when_the_pin_is_not_in_effect() {
     let Some(node) = packer_node(test, DEBIAN_CONFIG) else {
         return;
     };
-    let (_, script) = packer_provisioner();
     let binary = Path::new(env!("CARGO_BIN_EXE_pausectl"));
     let url = format!("file://{}", binary.display());
     let sha = sha256(binary);
@@ -623,7 +643,7 @@ fn packer_provisioner_pins_and_fails_the_build_when_the_pin_is_not_in_effect() {
             .count()
     };
 
-    let out = node.run(&["-eu"], &script, &env);
+    let out = packer_run(&node, &env);
     assert!(out.status.success(), "{}", both(&out));
     let log = read_or_empty(&node.log());
     assert!(
@@ -642,7 +662,7 @@ fn packer_provisioner_pins_and_fails_the_build_when_the_pin_is_not_in_effect() {
     assert_eq!(common::list_tree(&node.path("tmp")), Vec::<String>::new());
 
     let pinned = fs::read(&config).unwrap();
-    let out = node.run(&["-eu"], &script, &env);
+    let out = packer_run(&node, &env);
     assert!(out.status.success(), "{}", both(&out));
     assert_eq!(restarts(&node), 1);
     assert_eq!(fs::read(&config).unwrap(), pinned);
@@ -652,7 +672,7 @@ fn packer_provisioner_pins_and_fails_the_build_when_the_pin_is_not_in_effect() {
     let Some(node) = packer_node(test, "disabled_plugins = [\"cri\"]\n") else {
         return;
     };
-    let out = node.run(&["-eu"], &script, &env);
+    let out = packer_run(&node, &env);
     assert!(!out.status.success(), "{}", both(&out));
     assert!(
         text(&out.stderr).contains(&format!("containerd will not use {image}")),
@@ -674,7 +694,7 @@ fn packer_provisioner_pins_and_fails_the_build_when_the_pin_is_not_in_effect() {
         ("PAUSECTL_SHA256", other.as_str()),
         (common::NO_VERIFY, "1"),
     ];
-    let out = node.run(&["-eu"], &script, &env);
+    let out = packer_run(&node, &env);
     assert!(!out.status.success(), "{}", both(&out));
     assert!(both(&out).contains("FAILED"), "{}", both(&out));
     assert!(!node.upper("/usr/local/bin/pausectl").exists());
