@@ -805,6 +805,13 @@ fn host_root(config: &[u8]) -> tempfile::TempDir {
         dir.path().join("nsenter.log").display()
     );
     executable(&bin, "nsenter", &nsenter);
+    // The running containerd, as `pidof` finds it: the PID in `containerd.pid`, else none.
+    let pidof = format!(
+        "#!/bin/sh\ncat '{}' 2>/dev/null\n",
+        dir.path().join("containerd.pid").display()
+    );
+    executable(&bin, "pidof", &pidof);
+    fs::create_dir(dir.path().join("tmp")).unwrap();
     dir
 }
 
@@ -822,6 +829,7 @@ fn pod_command(dir: &Path, container: &Value, script: &str) -> Command {
         format!("{}:/usr/bin:/bin", dir.join("bin").display()),
     )
     .env("HOST_ROOT", dir.join("host"))
+    .env("TMPDIR", dir.join("tmp"))
     .env(common::NO_VERIFY, "1");
     cmd
 }
@@ -846,6 +854,17 @@ fn daemonset_script_pins_and_restarts_containerd_only_after_a_write() {
         }
     }
     assert!(host_paths.contains(&"/etc/containerd"), "{host_paths:?}");
+    // What the registry check must see as containerd does: the node's CAs and its unit's
+    // proxy settings, read-only.
+    for path in ["/etc/ssl/certs", "/etc/systemd/system"] {
+        let mounts = container["volumeMounts"].as_array().unwrap();
+        let mount = mounts.iter().find(|m| m["mountPath"] == path);
+        assert_eq!(
+            mount.map(|m| &m["readOnly"]),
+            Some(&Value::Bool(true)),
+            "{path}"
+        );
+    }
     let env = container["env"].as_array().unwrap();
     let image = env.iter().find(|v| v["name"] == "PAUSE_IMAGE").unwrap()["value"].clone();
 
@@ -886,6 +905,36 @@ fn daemonset_script_pins_and_restarts_containerd_only_after_a_write() {
         (after.ino(), after.mtime_nsec()),
         (pinned.ino(), pinned.mtime_nsec())
     );
+    assert_eq!(
+        common::list_tree(&dir.path().join("tmp")),
+        Vec::<String>::new()
+    );
+
+    // The restart after the write failed (or the pod was stopped before it): the running
+    // containerd started before the config changed, so the next pod restarts it, though it
+    // writes nothing; one started after the change is left alone.
+    let mut older = Command::new("sleep").arg("60").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let config_text = fs::read(&config).unwrap();
+    fs::write(&config, &config_text).unwrap();
+    let pid_file = dir.path().join("containerd.pid");
+    fs::write(&pid_file, older.id().to_string()).unwrap();
+    let out = run();
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(text(&out.stdout).contains("\"written\": false"));
+    assert_eq!(read_or_empty(&log), format!("{restart}{restart}"));
+    // The script's arithmetic takes whole seconds of boot time and ticks, and so may put a
+    // start up to 2 s early (toward a restart, never away from one).
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut newer = Command::new("sleep").arg("60").spawn().unwrap();
+    fs::write(&pid_file, newer.id().to_string()).unwrap();
+    let out = run();
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(read_or_empty(&log), format!("{restart}{restart}"));
+    for child in [&mut older, &mut newer] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 
     // A config pausectl cannot read: its message in the log, a failed pod, no restart.
     let broken = b"version = 2\n[plugins\n";
