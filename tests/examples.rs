@@ -240,6 +240,16 @@ fn rust_example_builds_and_runs() {
 /// `ansible-playbook` on the example against localhost: `config` for containerd 2.1, backups in
 /// `dir/backups`, the handler touching `dir/MARKER`; the registry check only when `verify`.
 fn playbook(dir: &Path, config: &Path, registry: &str, marker: &str, verify: bool) -> Output {
+    common::run_bounded(&mut playbook_command(dir, config, registry, marker, verify))
+}
+
+fn playbook_command(
+    dir: &Path,
+    config: &Path,
+    registry: &str,
+    marker: &str,
+    verify: bool,
+) -> Command {
     let interpreter = python("import sys; print(sys.executable)", Path::new(""));
     let interpreter = text(&interpreter.stdout).trim().to_string();
     let mut cmd = Command::new("ansible-playbook");
@@ -270,7 +280,7 @@ fn playbook(dir: &Path, config: &Path, registry: &str, marker: &str, verify: boo
         .arg(format!("ansible_python_interpreter={interpreter}"))
         .env("ANSIBLE_LOCAL_TEMP", dir.join(".ansible"))
         .env("ANSIBLE_NOCOLOR", "1");
-    common::run_bounded(&mut cmd)
+    cmd
 }
 
 #[test]
@@ -297,6 +307,22 @@ fn ansible_playbook_pins_and_restarts_once() {
         assert!(out.status.success(), "{}", both(&out));
         stdout
     };
+    // `ansible-playbook --check`: reported as a change, nothing written, no restart.
+    let before = fs::read(&drop_in).unwrap();
+    let checked = common::run_bounded(
+        playbook_command(dir.path(), &config, "registry.local:5000", "checked", false)
+            .arg("--check"),
+    );
+    assert!(checked.status.success(), "{}", both(&checked));
+    assert!(
+        text(&checked.stdout).contains("changed=1"),
+        "{}",
+        both(&checked)
+    );
+    assert_eq!(fs::read(&drop_in).unwrap(), before);
+    assert!(!dir.path().join("checked").exists());
+    assert!(!backups.exists());
+
     let first = run("restarted-1");
     assert!(first.contains("ok=3    changed=2"), "{first}");
     for file in [&config, &drop_in] {
