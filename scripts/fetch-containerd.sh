@@ -14,11 +14,19 @@ mirror=$( (grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk
            grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}') |
          grep -v -e security -e google -e nodesource | head -n 1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
+# Only a Debian machine's mirror carries Debian's suites (Ubuntu's does not).
+if ! grep -qx 'ID=debian' /etc/os-release 2>/dev/null; then
+  mirror=http://deb.debian.org/debian
+fi
+# The archive's signatures are checked with Debian's keyring where the machine has it
+# (debian-archive-keyring); elsewhere the packages are taken unchecked, as the test builds only.
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+if [ -r "$keyring" ]; then trust="signed-by=$keyring"; else trust="trusted=yes"; fi
 
 state=$cache/apt
 mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/etc/parts"
 for suite in bookworm trixie sid; do
-  echo "deb [trusted=yes] $mirror $suite main"
+  echo "deb [$trust] $mirror $suite main"
 done >"$state/etc/sources.list"
 : >"$state/etc/preferences"
 

@@ -18,6 +18,10 @@ skip() { skipped+=("$1"); }
 
 root=false
 [ "$(id -u)" = 0 ] && root=true
+if ! have cargo; then
+  say "cargo is not on PATH (under sudo, which resets PATH: sudo env PATH=\"\$PATH\" bash scripts/test.sh)"
+  exit 2
+fi
 
 # Debian packages, as root.
 packages=(runc util-linux docker-registry skopeo apache2-utils openssl gcc libc6-dev strace cloud-init curl jq python3-venv)
@@ -28,9 +32,24 @@ if $root && have apt-get && have dpkg-query; then
   done
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
+    # No service starts during the install (docker-registry would listen on :5000).
+    policy=/usr/sbin/policy-rc.d
+    own_policy=false
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=true
+    fi
     apt-get update -qq >&2 &&
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
       say "apt-get install failed; the suites that need those packages are skipped"
+    if $own_policy; then rm -f "$policy"; fi
+    for p in "${missing[@]}"; do
+      case $p in
+        # The tests start their own registries; the package's own stays off.
+        docker-registry) deb-systemd-helper disable docker-registry.service >/dev/null 2>&1 || true ;;
+        # The tests only check schemas; cloud-init must not configure this machine at boot.
+        cloud-init) mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled ;;
+      esac
+    done
   fi
 fi
 
@@ -38,7 +57,8 @@ fi
 if have apt-get && have dpkg; then
   bash scripts/fetch-containerd.sh >/dev/null || say "scripts/fetch-containerd.sh failed"
 fi
-builds=$(ls "${PAUSECTL_CONTAINERD_CACHE:-target/containerd}"/*/usr/bin/containerd 2>/dev/null | wc -l)
+builds=$(ls "${PAUSECTL_CONTAINERD_CACHE:-target/containerd}"/*/usr/bin/containerd 2>/dev/null |
+  grep -vc '\.partial/' || true)
 
 # Python tools in a virtualenv of the project's own (nothing installed into the system Python).
 venv=target/venv
@@ -52,17 +72,19 @@ python_ok && export PATH="$PWD/$venv/bin:$PATH"
 
 # Which suites can run here.
 all() { for t in "$@"; do have "$t" || return 1; done; }
+# The test image's binary is linked statically (gcc and libc6-dev).
+static_cc() { printf 'int main(void){return 0;}\n' | gcc -static -x c -o /dev/null - 2>/dev/null; }
 if [ "$builds" -gt 0 ]; then
   export PAUSECTL_REQUIRE_CONTAINERD=1
 else
   skip "tests/containerd.rs (real containerd builds): needs apt-get and dpkg; run: bash scripts/fetch-containerd.sh"
 fi
-if all docker-registry skopeo htpasswd openssl gcc; then
+if all docker-registry skopeo htpasswd openssl gcc && static_cc; then
   export PAUSECTL_REQUIRE_REGISTRY=1
 else
   skip "tests/registry.rs (a real registry): run as root: bash scripts/test.sh (or apt-get install docker-registry skopeo apache2-utils openssl gcc libc6-dev)"
 fi
-if $root && [ "$builds" -gt 0 ] && all runc unshare docker-registry skopeo gcc; then
+if $root && [ "$builds" -gt 0 ] && all runc unshare docker-registry skopeo gcc && static_cc; then
   export PAUSECTL_REQUIRE_POD=1
 else
   skip "tests/pod.rs (a pod started by real containerd daemons): run as root: bash scripts/test.sh"
@@ -86,5 +108,7 @@ for s in "${skipped[@]}"; do say "SKIPPED $s"; done
 
 cargo test "$@"
 status=$?
+# Under sudo, what was built stays the user's.
+if [ -n "${SUDO_UID:-}" ]; then chown -R "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" target; fi
 for s in "${skipped[@]}"; do say "SKIPPED $s"; done
 exit $status

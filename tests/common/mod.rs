@@ -166,7 +166,12 @@ pub fn builds() -> Vec<Build> {
         .into_iter()
         .flatten()
         .filter_map(|e| {
-            let bin = e.ok()?.path().join("usr/bin/containerd");
+            let dir = e.ok()?.path();
+            // An unpacking that did not finish (scripts/fetch-containerd.sh).
+            if dir.extension().is_some_and(|x| x == "partial") {
+                return None;
+            }
+            let bin = dir.join("usr/bin/containerd");
             let out = Command::new(&bin).arg("--version").output().ok()?;
             let text = String::from_utf8_lossy(&out.stdout).to_string();
             let release = pausectl::Release::parse(text.split_whitespace().nth(2)?)?;
