@@ -56,6 +56,26 @@ impl Release {
         text.split_whitespace().nth(2).and_then(Release::parse)
     }
 
+    /// The release of `package` as dpkg's status database (`/var/lib/dpkg/status`) has it
+    /// installed: `Version: 1.7.24~ds1-6+deb13u1` (an epoch `N:` ignored) is 1.7.24. `None`
+    /// when the package is not there, not fully installed, or its version is not a release.
+    pub fn from_dpkg_status(status: &str, package: &str) -> Option<Release> {
+        let stanza = status
+            .split("\n\n")
+            .find(|s| s.trim_start().lines().next() == Some(&format!("Package: {package}")))?;
+        let field = |name: &str| {
+            stanza
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        };
+        if field("Status") != Some("install ok installed") {
+            return None;
+        }
+        let version = field("Version")?;
+        let upstream = version.split_once(':').map_or(version, |(_, v)| v);
+        Release::parse(upstream)
+    }
+
     /// Whether a loopback registry with a port is tried over HTTPS (unverified) before plain
     /// HTTP when `config_path` is set: from 1.6.25 and 1.7.7 on (before: plain HTTP only). A
     /// release given as X.Y counts as its latest patch.
@@ -128,6 +148,23 @@ impl fmt::Display for Release {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_dpkg_status() {
+        let status = "Package: containerd-tools\nStatus: install ok installed\nVersion: 9.9.9\n\n\
+            Package: containerd\nStatus: install ok installed\nPriority: optional\n\
+            Version: 1.7.24~ds1-6+deb13u1\nDescription: daemon\n continued\n\n\
+            Package: containerd.io\nStatus: deinstall ok config-files\nVersion: 1.7.27-1\n\n\
+            Package: other\nStatus: install ok installed\nVersion: 1:2.1.9-1\n";
+        let r = |p| Release::from_dpkg_status(status, p).map(|r| r.to_string());
+        assert_eq!(r("containerd").as_deref(), Some("1.7.24"));
+        // Removed, its config files kept: not installed.
+        assert_eq!(r("containerd.io"), None);
+        // An epoch is not the release.
+        assert_eq!(r("other").as_deref(), Some("2.1.9"));
+        assert_eq!(r("containerd-shim"), None);
+        assert_eq!(r("containerd-tool"), None);
+    }
 
     #[test]
     fn parses_release_strings() {

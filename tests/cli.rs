@@ -253,6 +253,72 @@ fn auto_detects_the_release_from_path() {
     assert_eq!(json(&out)["image"], serde_json::Value::Null);
 }
 
+/// A containerd that dpkg installed: its release comes from dpkg's database (DPKG_ADMINDIR),
+/// and the binary is not run; once the file is newer than the package's file list (replaced
+/// by hand), or not the file the package lists, it is run again.
+#[test]
+fn release_from_dpkg_without_running_containerd() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("config.toml"), "version = 2\n").unwrap();
+    let bin = root.join("usr/bin");
+    fs::create_dir_all(&bin).unwrap();
+    let containerd = bin.join("containerd");
+    let ran = root.join("ran");
+    let script = format!(
+        "#!/bin/sh\n: > '{}'\necho 'containerd github.com/containerd/containerd/v2 v2.1.4 x'\n",
+        ran.display()
+    );
+    fs::write(&containerd, script).unwrap();
+    fs::set_permissions(&containerd, fs::Permissions::from_mode(0o755)).unwrap();
+    let admin = root.join("dpkg");
+    fs::create_dir_all(admin.join("info")).unwrap();
+    fs::write(
+        admin.join("status"),
+        "Package: runc\nStatus: install ok installed\nVersion: 1.1.12\n\n\
+         Package: containerd\nStatus: install ok installed\nVersion: 1.7.24~ds1-6+deb13u1\n",
+    )
+    .unwrap();
+    let list = admin.join("info/containerd.list");
+    fs::write(&list, format!("/.\n/usr\n{}\n", containerd.display())).unwrap();
+    let show = |admin: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pausectl"))
+            .env(common::NO_VERIFY, "1")
+            .env("DPKG_ADMINDIR", admin)
+            .env("PATH", &bin)
+            .args(["-v", "show", "--json", "--config", "config.toml"])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        (
+            json(&out)["containerd_version"].clone(),
+            common::stderr(&out),
+        )
+    };
+    let (version, trace) = show(&admin);
+    assert_eq!(version, "1.7.24", "{trace}");
+    assert!(trace.contains("from dpkg: package containerd"), "{trace}");
+    assert!(!ran.exists(), "containerd was run");
+
+    // Not the file the package installed: run it.
+    fs::write(&list, "/usr/sbin/containerd\n").unwrap();
+    assert_eq!(show(&admin).0, "2.1.4");
+    assert!(ran.exists());
+    fs::remove_file(&ran).unwrap();
+
+    // The package's file, replaced after the install: run it.
+    fs::write(&list, format!("{}\n", containerd.display())).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    fs::File::options()
+        .write(true)
+        .open(&containerd)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(show(&admin).0, "2.1.4");
+    assert!(ran.exists());
+}
+
 /// `completions` for each shell, `man`, and an example in every subcommand's help.
 #[test]
 fn completions_man_and_help() {

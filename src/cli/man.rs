@@ -48,7 +48,11 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "PATH",
-        "--containerd-version auto (the default) runs the first containerd on PATH with --version; with none, the release is unknown.",
+        "--containerd-version auto (the default) takes the first containerd on PATH: the version of the dpkg package (containerd, containerd.io) that installed that file, when it has not changed since; else what it says to --version. With none, the release is unknown.",
+    ),
+    (
+        "DPKG_ADMINDIR",
+        "dpkg's database, read for the release of the containerd on PATH (default /var/lib/dpkg).",
     ),
 ];
 
@@ -135,6 +139,7 @@ const SET: Extra = Extra {
         "HTTPS_PROXY, HTTP_PROXY, NO_PROXY",
         "SSL_CERT_FILE",
         "PATH",
+        "DPKG_ADMINDIR",
     ],
     files: &[
         "/etc/containerd/config.toml",
@@ -187,7 +192,12 @@ const SHOW: Extra = Extra {
         "With --verify it also asks the registry for that image, as containerd will, and prints which host has it and its digest.",
     ],
     exit: EXIT_SHOW,
-    environment: &["HTTPS_PROXY, HTTP_PROXY, NO_PROXY", "SSL_CERT_FILE", "PATH"],
+    environment: &[
+        "HTTPS_PROXY, HTTP_PROXY, NO_PROXY",
+        "SSL_CERT_FILE",
+        "PATH",
+        "DPKG_ADMINDIR",
+    ],
     files: &[
         "/etc/containerd/config.toml",
         "CONFIG_PATH/HOST/hosts.toml, /etc/containerd/certs.d",
@@ -270,6 +280,7 @@ const TOP: Extra = Extra {
         "HTTPS_PROXY, HTTP_PROXY, NO_PROXY",
         "SSL_CERT_FILE",
         "PATH",
+        "DPKG_ADMINDIR",
     ],
     files: &[
         "/etc/containerd/config.toml",

@@ -72,8 +72,12 @@ pub(super) fn set(req: &SetRequest) -> Result<ExitCode> {
     Ok(ExitCode::from(if needed { 1 } else { 0 }))
 }
 
-/// The diff of the files that change, coloured for a terminal that shows it.
+/// The diff of the files that change, coloured for a terminal that shows it; none when
+/// nothing will print it (`--quiet` without `--json`).
 fn render(req: &SetRequest, plan: &Plan, changes: &[usize], to_stderr: bool) -> String {
+    if req.quiet && !req.json {
+        return String::new();
+    }
     let tty = if to_stderr {
         io::stderr().is_terminal()
     } else {

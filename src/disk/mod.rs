@@ -115,3 +115,44 @@ pub fn containerd_environment() -> Option<Vec<(String, String)>> {
     let units = containerd_units()?;
     Some(crate::pull::systemd::environment(&units, read_text))
 }
+
+/// The `containerd` that `PATH` finds, as the shell would: the first executable file.
+pub fn containerd_on_path() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join("containerd"))
+        .find(|f| {
+            std::fs::metadata(f).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// containerd's release from dpkg's database, without running it: when `bin` is the file that
+/// the `containerd` or `containerd.io` package installed, not changed since (not newer than the
+/// package's file list), that package's version, and the package's name. dpkg's own
+/// `DPKG_ADMINDIR` names the database (default `/var/lib/dpkg`).
+pub fn containerd_release_from_dpkg(
+    bin: &std::path::Path,
+) -> Option<(crate::Release, &'static str)> {
+    let admin = std::env::var_os("DPKG_ADMINDIR").unwrap_or_else(|| "/var/lib/dpkg".into());
+    let admin = std::path::Path::new(&admin);
+    let real = std::fs::canonicalize(bin).ok()?;
+    let changed = std::fs::metadata(&real).ok()?.modified().ok()?;
+    ["containerd", "containerd.io"]
+        .into_iter()
+        .find_map(|package| {
+            let list_path = admin.join(format!("info/{package}.list"));
+            let installed = std::fs::metadata(&list_path).ok()?.modified().ok()?;
+            let list = read_text(list_path.to_str()?)?;
+            let ours = list
+                .lines()
+                .filter(|l| l.ends_with("/containerd"))
+                .any(|l| std::fs::canonicalize(l).is_ok_and(|p| p == real));
+            if !ours || changed > installed {
+                return None;
+            }
+            let status = read_text(admin.join("status").to_str()?)?;
+            crate::Release::from_dpkg_status(&status, package).map(|r| (r, package))
+        })
+}
