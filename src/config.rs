@@ -176,9 +176,39 @@ pub(crate) fn position(raw: &str, offset: usize) -> (usize, usize) {
         offset -= 1;
     }
     let before = &raw[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
+    // A byte count the compiler vectorizes: this runs for every key a report names.
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[start..].chars().count() + 1)
+}
+
+/// A text's line starts, for many [`position`]s in one text (a report names every key it
+/// found by line; one scan instead of one per key).
+pub(crate) struct Lines<'a> {
+    raw: &'a str,
+    /// The offset each line starts at.
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    pub(crate) fn new(raw: &'a str) -> Lines<'a> {
+        let newlines = raw.bytes().enumerate().filter(|&(_, b)| b == b'\n');
+        let starts = std::iter::once(0)
+            .chain(newlines.map(|(i, _)| i + 1))
+            .collect();
+        Lines { raw, starts }
+    }
+
+    /// Like [`position`]: 1-based line and column (in characters) of byte `offset`.
+    pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.raw.len());
+        while !self.raw.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let column = self.raw[self.starts[line - 1]..offset].chars().count() + 1;
+        (line, column)
+    }
 }
 
 /// The first CR that does not start a CRLF (old Mac line endings): TOML 1.0 and containerd 2.x
@@ -313,4 +343,20 @@ pub(crate) fn parse_all(files: &[(&str, &str)]) -> Result<Vec<Parsed>, (usize, E
         .enumerate()
         .map(|(i, (_, text))| parse(text).map_err(|e| (i, e)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_agree_with_position_at_every_offset() {
+        let text = "a = 1\r\n[é]\n\nkey = \"ü\" # ∑\nlast";
+        let lines = Lines::new(text);
+        for offset in 0..=text.len() + 3 {
+            assert_eq!(lines.position(offset), position(text, offset), "{offset}");
+        }
+        assert_eq!(lines.position(0), (1, 1));
+        assert_eq!(Lines::new("").position(5), (1, 1));
+    }
 }

@@ -141,6 +141,10 @@ fn keys<'a>(table: &'a dyn TableLike, out: &mut Vec<&'a Key>) {
 /// table there (measured: `[plugins."io.containerd.grpc.v1.\u0063ri"]` is the CRI plugin for
 /// 2.1.9 and an unknown one for 1.x).
 fn escaped_header(doc: &ImDocument<String>, raw: &str) -> Option<Unsure> {
+    // Without an escape anywhere, no key has one (and walking every key is not free).
+    if !raw.contains("\\u") && !raw.contains("\\U") {
+        return None;
+    }
     let mut all = Vec::new();
     keys(doc.as_table(), &mut all);
     all.into_iter().find_map(|k| {
@@ -162,9 +166,12 @@ fn escaped_header(doc: &ImDocument<String>, raw: &str) -> Option<Unsure> {
 /// Why containerd 1.x refuses `raw` although it is TOML 1.0 that 2.x loads (1.x's parser, or its
 /// decoding of `plugins`), and where.
 pub fn refused_by_1x(doc: &ImDocument<String>, raw: &str) -> Option<(String, usize)> {
-    // A tab between a dot and the next part of a key, in a header or a dotted key.
+    // A tab between a dot and the next part of a key, in a header or a dotted key. (Each check
+    // first asks the text whether it can apply: most configs have no tab, no four quotes.)
     let mut all = Vec::new();
-    keys(doc.as_table(), &mut all);
+    if raw.contains('\t') {
+        keys(doc.as_table(), &mut all);
+    }
     for k in all {
         let Some(span) = k.span() else { continue };
         let before = &raw[..span.start];
@@ -181,7 +188,13 @@ pub fn refused_by_1x(doc: &ImDocument<String>, raw: &str) -> Option<(String, usi
     }
     // A multi-line string closed by four or five quotes.
     let mut found = None;
-    strings(doc.as_table(), &mut |v: &Value| {
+    let four_quotes = raw.contains("\"\"\"\"") || raw.contains("''''");
+    let walk = |f: &mut dyn FnMut(&Value)| {
+        if four_quotes {
+            strings(doc.as_table(), f)
+        }
+    };
+    walk(&mut |v: &Value| {
         let Some(repr) = v.span().and_then(|s| raw.get(s)) else {
             return;
         };

@@ -2,7 +2,7 @@
 //! its line ([`Pin`]), the version, which CRI tables it has, the plugin names 1.x checks, and
 //! what a release refuses or reads otherwise.
 
-use crate::config::{Error, Parsed, position};
+use crate::config::{Error, Lines, Parsed};
 use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Schema};
 use crate::splice::{self, Lookup};
@@ -71,19 +71,19 @@ pub struct Pin {
     pub file: usize,
 }
 
-fn find(p: &Parsed, key: &[&str], file: usize) -> Result<Option<Pin>, Error> {
+fn find(p: &Parsed, lines: &Lines, key: &[&str], file: usize) -> Result<Option<Pin>, Error> {
     match splice::lookup(&p.doc, key) {
         Ok(Lookup::Found(f)) => Ok(Some(Pin {
             key: splice::dotted(key, '"'),
             image: f.value,
-            line: position(p.raw(), f.span.start).0,
+            line: lines.position(f.span.start).0,
             file,
         })),
         Ok(Lookup::Missing) => Ok(None),
         Err(w) => Err(Error::WrongType {
             path: w.path,
             found: w.found,
-            at: position(p.raw(), w.offset.unwrap_or(0)),
+            at: lines.position(w.offset.unwrap_or(0)),
         }),
     }
 }
@@ -95,36 +95,34 @@ pub(crate) fn plugin<'a>(p: &'a Parsed, name: &str) -> Option<&'a Item> {
 
 fn facts(p: &Parsed, file: usize) -> Result<Facts, Error> {
     let table = |name| plugin(p, name).is_some_and(Item::is_table_like);
+    let lines = Lines::new(p.raw());
+    let position = |at| lines.position(at);
     Ok(Facts {
         schema: p.schema,
         version: p.doc.get("version").and_then(Item::as_integer).unwrap_or(0),
-        k1: find(p, KEY_V1, file)?,
-        k2: find(p, KEY_V2, file)?,
-        k3: find(p, KEY_V3, file)?,
+        k1: find(p, &lines, KEY_V1, file)?,
+        k2: find(p, &lines, KEY_V2, file)?,
+        k3: find(p, &lines, KEY_V3, file)?,
         cri_short: table("cri"),
         cri_full: table("io.containerd.grpc.v1.cri"),
         bom: p.bom,
         refused_2x: p
             .refused_2x
             .as_ref()
-            .map(|(why, at)| (why.clone(), position(p.raw(), *at))),
+            .map(|(why, at)| (why.clone(), position(*at))),
         refused_1x: p
             .refused_1x
             .as_ref()
-            .map(|(why, at)| (why.clone(), position(p.raw(), *at))),
-        unsure: p
-            .unsure
-            .clone()
-            .map(|u| (u.clone(), position(p.raw(), u.offset))),
-        plugin_names: plugin_names(p),
+            .map(|(why, at)| (why.clone(), position(*at))),
+        unsure: p.unsure.clone().map(|u| (u.clone(), position(u.offset))),
+        plugin_names: plugin_names(p, &lines),
     })
 }
 
 /// The plugin names in the file that containerd 1.x checks: the entries of `disabled_plugins`
 /// and `required_plugins`, then the keys under `plugins`.
-fn plugin_names(p: &Parsed) -> Vec<PluginName> {
-    let line =
-        |span: Option<std::ops::Range<usize>>| position(p.raw(), span.map_or(0, |s| s.start)).0;
+fn plugin_names(p: &Parsed, lines: &Lines) -> Vec<PluginName> {
+    let line = |span: Option<std::ops::Range<usize>>| lines.position(span.map_or(0, |s| s.start)).0;
     let mut names = Vec::new();
     for (key, kind) in [
         ("disabled_plugins", "disabled plugin"),

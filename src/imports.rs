@@ -73,10 +73,12 @@ pub(crate) fn root_section(text: &str) -> &str {
 /// that could spell it, it cannot, and parsing it to look would be wasted.
 pub(crate) fn may_import(text: &str) -> bool {
     // In any case: Go's decoders fold it (`IMPORTS` is read by every release).
-    text.as_bytes()
-        .windows(7)
-        .any(|w| w.eq_ignore_ascii_case(b"imports"))
-        || text.contains("\\u")
+    let b = text.as_bytes();
+    (0..b.len()).any(|i| {
+        b[i] | 0x20 == b'i'
+            && b.get(i..i + 7)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"imports"))
+    }) || text.contains("\\u")
         || text.contains("\\U")
 }
 
