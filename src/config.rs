@@ -192,10 +192,8 @@ pub(crate) struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     pub(crate) fn new(raw: &'a str) -> Lines<'a> {
-        let newlines = raw.bytes().enumerate().filter(|&(_, b)| b == b'\n');
-        let starts = std::iter::once(0)
-            .chain(newlines.map(|(i, _)| i + 1))
-            .collect();
+        let newlines = memchr::memchr_iter(b'\n', raw.as_bytes());
+        let starts = std::iter::once(0).chain(newlines.map(|i| i + 1)).collect();
         Lines { raw, starts }
     }
 

@@ -6,28 +6,45 @@ use similar::TextDiff;
 const CONTEXT: usize = 3;
 
 /// `old` and `new` without the lines they share in front and behind, keeping `CONTEXT` of
-/// them on each side; and how many lines were left out in front.
+/// them on each side; and how many lines were left out in front. Byte scans (the file can be
+/// 10 MB and the change one line), cut back to whole lines.
 fn around_changes<'a>(old: &'a str, new: &'a str) -> (usize, &'a str, &'a str) {
-    let lines = |s: &'a str| s.split_inclusive('\n');
-    let front = lines(old)
-        .zip(lines(new))
+    let (o, n) = (old.as_bytes(), new.as_bytes());
+    let line_start = |s: &[u8], at: usize| memchr::memrchr(b'\n', &s[..at]).map_or(0, |i| i + 1);
+    // The whole lines shared in front, less CONTEXT of them.
+    let same = o.iter().zip(n).take_while(|(a, b)| a == b).count();
+    let front = line_start(o, same);
+    let mut cut = front;
+    for _ in 0..CONTEXT {
+        if cut > 0 {
+            cut = line_start(o, cut - 1);
+        }
+    }
+    let skip = memchr::memchr_iter(b'\n', &o[..cut]).count();
+    let (o, n) = (&o[cut..], &n[cut..]);
+    // The whole lines shared behind, not reaching into those still shared in front (a pure
+    // insertion or deletion can match the same lines from both ends), less CONTEXT of them.
+    let limit = o.len().min(n.len()) - (front - cut);
+    let tail = o
+        .iter()
+        .rev()
+        .zip(n.iter().rev())
         .take_while(|(a, b)| a == b)
         .count();
-    let skip = front.saturating_sub(CONTEXT);
-    let cut = |s: &'a str| lines(s).take(skip).map(str::len).sum::<usize>();
-    let (old, new) = (&old[cut(old)..], &new[cut(new)..]);
-    // Shared lines behind, not counting those still shared in front (a pure insertion or
-    // deletion can match the same lines from both ends).
-    let shared_front = front - skip;
-    let back = lines(old)
-        .rev()
-        .zip(lines(new).rev())
-        .take_while(|(a, b)| a == b)
-        .count()
-        .min(lines(old).count().min(lines(new).count()) - shared_front)
-        .saturating_sub(CONTEXT);
-    let keep = |s: &'a str| s.len() - lines(s).rev().take(back).map(str::len).sum::<usize>();
-    (skip, &old[..keep(old)], &new[..keep(new)])
+    let mut at = o.len() - tail.min(limit);
+    let shift = n.len() as isize - o.len() as isize;
+    let starts_line = |s: &[u8], i: usize| i == 0 || s[i - 1] == b'\n';
+    let next_line = |i: usize| memchr::memchr(b'\n', &o[i..]).map_or(o.len(), |j| i + j + 1);
+    if !(starts_line(o, at) && starts_line(n, (at as isize + shift) as usize)) {
+        at = next_line(at);
+    }
+    for _ in 0..CONTEXT {
+        if at < o.len() {
+            at = next_line(at);
+        }
+    }
+    let keep_new = (at as isize + shift) as usize;
+    (skip, &old[cut..cut + at], &new[cut..cut + keep_new])
 }
 
 /// A hunk header `@@ -a,b +c,d @@` with `skip` added to `a` and `c`; `None` for other lines.
@@ -129,5 +146,65 @@ mod tests {
             }
         }
         assert!(checked > 100, "{checked}");
+    }
+
+    /// The lines-based trimming this module had before it scanned bytes: the reference.
+    fn around_changes_by_lines<'a>(old: &'a str, new: &'a str) -> (usize, &'a str, &'a str) {
+        let lines = |s: &'a str| s.split_inclusive('\n');
+        let front = lines(old)
+            .zip(lines(new))
+            .take_while(|(a, b)| a == b)
+            .count();
+        let skip = front.saturating_sub(CONTEXT);
+        let cut = |s: &'a str| lines(s).take(skip).map(str::len).sum::<usize>();
+        let (old, new) = (&old[cut(old)..], &new[cut(new)..]);
+        let shared_front = front - skip;
+        let back = lines(old)
+            .rev()
+            .zip(lines(new).rev())
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(lines(old).count().min(lines(new).count()) - shared_front)
+            .saturating_sub(CONTEXT);
+        let keep = |s: &'a str| s.len() - lines(s).rev().take(back).map(str::len).sum::<usize>();
+        (skip, &old[..keep(old)], &new[..keep(new)])
+    }
+
+    /// Every pair of short texts made of a few lines (with and without a final newline, CRLF,
+    /// repeated lines), bare and with shared lines around: the byte scans trim exactly what
+    /// the line-by-line reference trims.
+    #[test]
+    fn byte_trimming_equals_line_trimming_on_every_small_pair() {
+        let parts = ["a\n", "b\n", "a\r\n", "", "b", "é\n"];
+        let mut texts = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| parts.iter().map(move |p| format!("{t}{p}")))
+                .collect();
+            texts.extend(longer);
+        }
+        texts.sort();
+        texts.dedup();
+        let wrap = |pre: &str, post: &str| -> Vec<String> {
+            texts.iter().map(|t| format!("{pre}{t}{post}")).collect()
+        };
+        let sets = [
+            wrap("", ""),
+            wrap("1\n2\n3\n4\n5\n", ""),
+            wrap("1\n2\n3\n4\n5\n", "6\n7\n8\n9\n"),
+            wrap("", "6\n7\n8\n9\n"),
+        ];
+        for set in &sets {
+            for a in set {
+                for b in set.iter().filter(|b| *b != a) {
+                    assert_eq!(
+                        around_changes(a, b),
+                        around_changes_by_lines(a, b),
+                        "{a:?} -> {b:?}"
+                    );
+                }
+            }
+        }
     }
 }

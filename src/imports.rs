@@ -74,10 +74,9 @@ pub(crate) fn root_section(text: &str) -> &str {
 pub(crate) fn may_import(text: &str) -> bool {
     // In any case: Go's decoders fold it (`IMPORTS` is read by every release).
     let b = text.as_bytes();
-    (0..b.len()).any(|i| {
-        b[i] | 0x20 == b'i'
-            && b.get(i..i + 7)
-                .is_some_and(|w| w.eq_ignore_ascii_case(b"imports"))
+    memchr::memchr2_iter(b'i', b'I', b).any(|i| {
+        b.get(i..i + 7)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"imports"))
     }) || text.contains("\\u")
         || text.contains("\\U")
 }
