@@ -170,16 +170,9 @@ impl Parsed {
     }
 }
 
+/// 1-based line and column (in characters) of byte `offset` in `raw`; see [`Lines`] for many.
 pub(crate) fn position(raw: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(raw.len());
-    while !raw.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &raw[..offset];
-    // A byte count the compiler vectorizes: this runs for every key a report names.
-    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[start..].chars().count() + 1)
+    Lines::new(raw).position(offset)
 }
 
 /// A text's line starts, for many [`position`]s in one text (a report names every key it
@@ -348,11 +341,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lines_agree_with_position_at_every_offset() {
+    fn lines_count_lines_and_characters_at_every_offset() {
+        // The reference: count the line breaks before the offset, and the characters after
+        // the last of them (an offset inside a character, or past the end, moves back).
+        let naive = |raw: &str, offset: usize| {
+            let mut offset = offset.min(raw.len());
+            while !raw.is_char_boundary(offset) {
+                offset -= 1;
+            }
+            let before = &raw[..offset];
+            let line = before.matches('\n').count() + 1;
+            (
+                line,
+                before.rsplit('\n').next().unwrap().chars().count() + 1,
+            )
+        };
         let text = "a = 1\r\n[é]\n\nkey = \"ü\" # ∑\nlast";
         let lines = Lines::new(text);
         for offset in 0..=text.len() + 3 {
-            assert_eq!(lines.position(offset), position(text, offset), "{offset}");
+            assert_eq!(lines.position(offset), naive(text, offset), "{offset}");
         }
         assert_eq!(lines.position(0), (1, 1));
         assert_eq!(Lines::new("").position(5), (1, 1));

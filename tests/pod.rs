@@ -22,7 +22,7 @@ mod common;
 #[path = "pod/cri.rs"]
 mod cri;
 
-use common::registry::{Registry, image, push};
+use common::registry::{Registry, checked_command, image, push};
 use common::{Build, builds};
 use cri::{Cri, SANDBOX_READY};
 use std::fs;
@@ -61,12 +61,7 @@ fn missing(builds: &[Build]) -> Option<String> {
     let absent: Vec<&str> = tools
         .iter()
         .copied()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
+        .filter(|t| !common::on_path(t))
         .collect();
     if !absent.is_empty() {
         return Some(format!(
@@ -265,11 +260,7 @@ impl Drop for Daemon {
 /// check on: (exit code, standard output, standard error).
 fn pausectl(dir: &Path, bin_dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = common::run_bounded(
-        common::pausectl_command(dir, args)
-            .env_remove(common::NO_VERIFY)
-            .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
-            .env_remove("HTTPS_PROXY")
-            .env_remove("https_proxy"),
+        checked_command(dir, args).env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display())),
     );
     (
         out.status.code().unwrap_or(-1),

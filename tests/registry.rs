@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::registry::{Registry, free_port, image, push, run};
+use common::registry::{Registry, checked_command, free_port, image, push, run};
 
 use std::fs;
 use std::net::TcpListener;
@@ -15,12 +15,7 @@ use std::process::{Command, Stdio};
 fn have_tools() -> bool {
     let ok = ["docker-registry", "skopeo", "openssl", "htpasswd", "gcc"]
         .iter()
-        .all(|t| {
-            Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
+        .all(|t| common::on_path(t));
     if !ok {
         assert!(
             std::env::var("PAUSECTL_REQUIRE_REGISTRY").as_deref() != Ok("1"),
@@ -35,12 +30,7 @@ fn have_tools() -> bool {
 
 /// `pausectl ARGS` in `dir` with the registry check on.
 fn pausectl(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = common::pausectl_command(dir, args)
-        .env_remove(common::NO_VERIFY)
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
+    let out = checked_command(dir, args)
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -125,6 +125,16 @@ const EXIT_ALL: &[(&str, &str)] = &[
     ),
 ];
 
+/// What `set` reads from the environment (and so pausectl(1) as a whole).
+const SET_ENVIRONMENT: &[&str] = &[
+    "NO_COLOR",
+    "PAUSECTL_NO_VERIFY",
+    "HTTPS_PROXY, HTTP_PROXY, NO_PROXY",
+    "SSL_CERT_FILE",
+    "PATH",
+    "DPKG_ADMINDIR",
+];
+
 const SET: Extra = Extra {
     description: &[
         "The config is edited in place: every comment and byte stays but the pin. pausectl finds the key that the containerd release reading the file uses (sandbox_image, or pinned_images.sandbox in version 3 configs; both where the release is unknown), follows the config's imports, and prints a unified diff and a one-line summary.",
@@ -133,14 +143,7 @@ const SET: Extra = Extra {
         "With --config -, the config is read from standard input and the result written to standard output; the diff and summary then go to standard error.",
     ],
     exit: EXIT_SET,
-    environment: &[
-        "NO_COLOR",
-        "PAUSECTL_NO_VERIFY",
-        "HTTPS_PROXY, HTTP_PROXY, NO_PROXY",
-        "SSL_CERT_FILE",
-        "PATH",
-        "DPKG_ADMINDIR",
-    ],
+    environment: SET_ENVIRONMENT,
     files: &[
         "/etc/containerd/config.toml",
         "CONFIG.bak, CONFIG.bak.N",
@@ -274,14 +277,7 @@ const TOP: Extra = Extra {
         "Nodes then start pods with no internet: containerd pulls the pod sandbox image from your registry instead of registry.k8s.io. pausectl set pins the image, editing the config in place; pausectl show says which image containerd will use and where it is set. Both know every config version and containerd release line, and follow imports.",
     ],
     exit: EXIT_ALL,
-    environment: &[
-        "NO_COLOR",
-        "PAUSECTL_NO_VERIFY",
-        "HTTPS_PROXY, HTTP_PROXY, NO_PROXY",
-        "SSL_CERT_FILE",
-        "PATH",
-        "DPKG_ADMINDIR",
-    ],
+    environment: SET_ENVIRONMENT,
     files: &[
         "/etc/containerd/config.toml",
         "CONFIG.bak, CONFIG.bak.N",

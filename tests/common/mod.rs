@@ -79,6 +79,14 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Result<Output, String>
     Ok(child.wait_with_output().unwrap())
 }
 
+/// Whether the shell finds `tool` on `PATH`.
+pub fn on_path(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// The variable that turns off asking the registry before a write (`--no-verify`).
 pub const NO_VERIFY: &str = "PAUSECTL_NO_VERIFY";
 

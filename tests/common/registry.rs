@@ -142,3 +142,14 @@ pub fn push(layout: &Path, dest: &str, creds: Option<&str>, certs: Option<&Path>
         .arg(format!("oci:{}:3.10", layout.display()))
         .arg(format!("docker://{dest}")));
 }
+
+/// `pausectl ARGS` in `dir` (as [`super::pausectl_command`] runs it) with the registry check
+/// on and no proxy taken from the test's own environment.
+pub fn checked_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = super::pausectl_command(dir, args);
+    cmd.env_remove(super::NO_VERIFY);
+    for proxy in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
+        cmd.env_remove(proxy);
+    }
+    cmd
+}
