@@ -175,19 +175,29 @@ pub(crate) fn position(raw: &str, offset: usize) -> (usize, usize) {
     Lines::new(raw).position(offset)
 }
 
-/// A text's line starts, for many [`position`]s in one text (a report names every key it
-/// found by line; one scan instead of one per key).
+/// A text's line breaks counted per block, for many [`position`]s in one text (a report names
+/// every key it found by line): one counting pass, then each position counts within a block.
 pub(crate) struct Lines<'a> {
     raw: &'a str,
-    /// The offset each line starts at.
-    starts: Vec<usize>,
+    /// The number of line breaks before each block of `BLOCK` bytes.
+    blocks: Vec<usize>,
+}
+
+const BLOCK: usize = 4096;
+
+fn breaks(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
 }
 
 impl<'a> Lines<'a> {
     pub(crate) fn new(raw: &'a str) -> Lines<'a> {
-        let newlines = memchr::memchr_iter(b'\n', raw.as_bytes());
-        let starts = std::iter::once(0).chain(newlines.map(|i| i + 1)).collect();
-        Lines { raw, starts }
+        let mut n = 0;
+        let counts = raw.as_bytes().chunks(BLOCK).map(|c| {
+            n += breaks(c);
+            n
+        });
+        let blocks = std::iter::once(0).chain(counts).collect();
+        Lines { raw, blocks }
     }
 
     /// Like [`position`]: 1-based line and column (in characters) of byte `offset`.
@@ -196,8 +206,10 @@ impl<'a> Lines<'a> {
         while !self.raw.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line = self.starts.partition_point(|&s| s <= offset);
-        let column = self.raw[self.starts[line - 1]..offset].chars().count() + 1;
+        let (b, k) = (self.raw.as_bytes(), offset / BLOCK);
+        let line = self.blocks[k] + breaks(&b[k * BLOCK..offset]) + 1;
+        let start = memchr::memrchr(b'\n', &b[..offset]).map_or(0, |n| n + 1);
+        let column = self.raw[start..offset].chars().count() + 1;
         (line, column)
     }
 }

@@ -12,7 +12,7 @@ fn around_changes<'a>(old: &'a str, new: &'a str) -> (usize, &'a str, &'a str) {
     let (o, n) = (old.as_bytes(), new.as_bytes());
     let line_start = |s: &[u8], at: usize| memchr::memrchr(b'\n', &s[..at]).map_or(0, |i| i + 1);
     // The whole lines shared in front, less CONTEXT of them.
-    let same = o.iter().zip(n).take_while(|(a, b)| a == b).count();
+    let same = shared(o, n, false);
     let front = line_start(o, same);
     let mut cut = front;
     for _ in 0..CONTEXT {
@@ -20,17 +20,12 @@ fn around_changes<'a>(old: &'a str, new: &'a str) -> (usize, &'a str, &'a str) {
             cut = line_start(o, cut - 1);
         }
     }
-    let skip = memchr::memchr_iter(b'\n', &o[..cut]).count();
+    let skip = o[..cut].iter().filter(|&&c| c == b'\n').count();
     let (o, n) = (&o[cut..], &n[cut..]);
     // The whole lines shared behind, not reaching into those still shared in front (a pure
     // insertion or deletion can match the same lines from both ends), less CONTEXT of them.
     let limit = o.len().min(n.len()) - (front - cut);
-    let tail = o
-        .iter()
-        .rev()
-        .zip(n.iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
+    let tail = shared(o, n, true);
     let mut at = o.len() - tail.min(limit);
     let shift = n.len() as isize - o.len() as isize;
     let starts_line = |s: &[u8], i: usize| i == 0 || s[i - 1] == b'\n';
@@ -45,6 +40,26 @@ fn around_changes<'a>(old: &'a str, new: &'a str) -> (usize, &'a str, &'a str) {
     }
     let keep_new = (at as isize + shift) as usize;
     (skip, &old[cut..cut + at], &new[cut..cut + keep_new])
+}
+
+/// How many bytes `a` and `b` share in front (`back`: behind): compared a block at a time as
+/// slices (a vectorised compare), then byte by byte.
+fn shared(a: &[u8], b: &[u8], back: bool) -> usize {
+    const BLOCK: usize = 256;
+    let n = a.len().min(b.len());
+    let at = |s: &[u8], k: usize, len: usize| {
+        if back {
+            s.len() - k - len..s.len() - k
+        } else {
+            k..k + len
+        }
+    };
+    let mut k = 0;
+    while k + BLOCK <= n && a[at(a, k, BLOCK)] == b[at(b, k, BLOCK)] {
+        k += BLOCK;
+    }
+    let byte = |s: &[u8], i: usize| s[at(s, i, 1).start];
+    k + (k..n).take_while(|&i| byte(a, i) == byte(b, i)).count()
 }
 
 /// A hunk header `@@ -a,b +c,d @@` with `skip` added to `a` and `c`; `None` for other lines.
@@ -114,6 +129,36 @@ mod tests {
         );
         assert!(unified(old, &new, "x", true).contains("\x1b[31m-e\x1b[0m\n"));
         assert_eq!(unified(old, old, "x", false), "");
+    }
+
+    /// The block compare finds what a byte-by-byte compare finds, at every length and place.
+    #[test]
+    fn shared_bytes_as_a_plain_compare_counts_them() {
+        let naive = |a: &[u8], b: &[u8], back: bool| match back {
+            false => a.iter().zip(b).take_while(|(x, y)| x == y).count(),
+            true => a
+                .iter()
+                .rev()
+                .zip(b.iter().rev())
+                .take_while(|(x, y)| x == y)
+                .count(),
+        };
+        let base: Vec<u8> = (0..2000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for at in [0, 1, 255, 256, 257, 511, 512, 1000, 1999] {
+            for len in [1500, 1999, 2000] {
+                let mut b = base[..len].to_vec();
+                if at < len {
+                    b[at] ^= 1;
+                }
+                for back in [false, true] {
+                    assert_eq!(
+                        shared(&base, &b, back),
+                        naive(&base, &b, back),
+                        "{at} {len}"
+                    );
+                }
+            }
+        }
     }
 
     /// Trimming the shared lines changes nothing in the diff: the same as diffing whole texts.

@@ -54,11 +54,18 @@ pub fn inspect_chain(
     missing: &[String],
     release: Option<Release>,
 ) -> Result<Report, ChainError> {
-    let reduced = fast(files, FAST_MIN);
-    let files = match &reduced {
-        Some(r) => &[(files[0].0, r.text.as_str())][..],
-        None => files,
-    };
+    match fast(files) {
+        Some(r) => inspect_files(&[(files[0].0, r.text.as_str())], missing, release),
+        None => inspect_files(files, missing, release),
+    }
+}
+
+/// [`inspect_chain`] on the files as given, each parsed whole.
+pub(crate) fn inspect_files(
+    files: &[(&str, &str)],
+    missing: &[String],
+    release: Option<Release>,
+) -> Result<Report, ChainError> {
     let labels: Vec<&str> = files.iter().map(|(l, _)| *l).collect();
     let in_file = |(i, error): (usize, Error)| ChainError {
         file: labels[i].to_string(),
@@ -131,14 +138,13 @@ pub fn advice(image: &str) -> Vec<Warning> {
     out
 }
 
-/// A config this large, alone (no imports), is read through [`sections::reduce`]: only the
-/// tables that can hold the pin get toml_edit's full parse. Real configs are some 10 KB.
-pub(crate) const FAST_MIN: usize = 1 << 20;
-
-pub(crate) fn fast(files: &[(&str, &str)], min: usize) -> Option<sections::Reduced> {
+/// The one place that picks the path: a config alone (no imports) is read through
+/// [`sections::reduce`] when its scan passes, whatever its size; only the tables that can hold
+/// the pin then get toml_edit's full parse. Anything else is parsed whole.
+pub(crate) fn fast(files: &[(&str, &str)]) -> Option<sections::Reduced> {
     match files {
         // Bare CRs (refused, with their own message) are for the full parse to find.
-        [(_, text)] if text.len() >= min && bare_cr(text).is_none() => sections::reduce(text),
+        [(_, text)] if bare_cr(text).is_none() => sections::reduce(text),
         _ => None,
     }
 }

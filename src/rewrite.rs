@@ -4,7 +4,7 @@
 
 use crate::config::{BOM, ChainError, Error, Parsed, parse, parse_all};
 use crate::facts::{Facts, all_facts};
-use crate::inspect::{FAST_MIN, Report, both_lines, fast, old_1_6, report};
+use crate::inspect::{Report, both_lines, fast, old_1_6, report};
 use crate::merge::{self, Refusal};
 use crate::release::Release;
 use crate::schema::{KEY_V1, KEY_V2, KEY_V3, Key, Schema};
@@ -177,7 +177,7 @@ pub fn set_chain_at(
     release: Option<Release>,
     primary: usize,
 ) -> Result<ChainChange, ChainError> {
-    if let Some(r) = fast(files, FAST_MIN)
+    if let Some(r) = fast(files)
         && let Some(c) = set_reduced(&r, files, missing, image, release)?
     {
         return Ok(c);
@@ -372,7 +372,7 @@ fn winner(facts: &[Facts], r: Release, primary: usize) -> (usize, Key) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::{inspect, inspect_chain};
+    use crate::inspect::{inspect, inspect_files};
     use crate::verify::same_but_pins;
 
     const IMG: &str = "registry.local:5000/pause:3.10";
@@ -518,70 +518,140 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, Error::WrongType { at: (3, 31), .. }), "{e:?}");
     }
-    /// Every fixture grown past FAST_MIN with tables of another plugin: read through
+    /// Whether `text`, read through `sections::reduce`, gives the same report and the same
+    /// result as the whole parse (errors too, by their message); `None` when the scan gives up.
+    /// Counts: checked, the same text, redone whole.
+    fn sections_agree(text: &str, counts: &mut [usize; 3]) -> Option<()> {
+        let reduced = fast(&[("", text)])?;
+        let files = [("", text)];
+        for r in [None, rel("1.7.24"), rel("2.1.9"), rel("2.3")] {
+            assert_eq!(
+                inspect_files(&files, &[], r),
+                inspect_files(&[("", &reduced.text)], &[], r),
+                "{text}"
+            );
+            let whole = set_files(&files, &[], IMG, r, 0);
+            let sections = set_reduced(&reduced, &files, &[], IMG, r).map(|c| {
+                c.unwrap_or_else(|| {
+                    counts[2] += 1;
+                    set_files(&files, &[], IMG, r, 0).unwrap()
+                })
+            });
+            match (whole, sections) {
+                (Ok(w), Ok(s)) => {
+                    assert_eq!(w.before, s.before, "{text}");
+                    assert_eq!(w.warnings, s.warnings, "{text}");
+                    if w.texts == s.texts {
+                        counts[1] += 1;
+                    } else {
+                        // A new table may go elsewhere; the content must be the same.
+                        let doc = |t: &str| ImDocument::parse(t.to_string()).unwrap();
+                        let (a, b) = (doc(&w.texts[0]), doc(&s.texts[0]));
+                        assert!(same_but_pins(a.as_item(), b.as_item()), "{text}");
+                        let again = set_files(&[("", &s.texts[0])], &[], IMG, r, 0).unwrap();
+                        assert_eq!(again.texts, s.texts, "{text}");
+                    }
+                }
+                (Err(a), Err(b)) => assert_eq!(a.error.to_string(), b.error.to_string()),
+                (a, b) => panic!("{text}: whole {:?}, sections {:?}", a.err(), b.err()),
+            }
+            counts[0] += 1;
+        }
+        let breaks = |t: &str| t.matches('\n').count();
+        assert_eq!(breaks(&reduced.text), breaks(text));
+        Some(())
+    }
+
+    fn fixtures() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let cases = std::fs::read_dir(root.join("cases")).unwrap();
+        let cases = cases.map(|c| c.unwrap().path().join("in.toml"));
+        let defaults = std::fs::read_dir(root.join("defaults")).unwrap();
+        let mut paths: Vec<_> = cases.chain(defaults.map(|d| d.unwrap().path())).collect();
+        paths.sort();
+        paths
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect()
+    }
+
+    /// `text` with tables of another plugin after it.
+    fn padded(text: &str) -> String {
+        let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        let mut big = text.to_string();
+        if !big.is_empty() && !big.ends_with('\n') {
+            big.push_str(nl);
+        }
+        for n in 0..20 {
+            big.push_str(&format!("[pausectl_padding.t{n}]{nl}  k = 'v' # [x]{nl}"));
+        }
+        big
+    }
+
+    /// Every fixture, as it is and with tables of another plugin after it: read through
     /// `sections::reduce`, it gives the same report and the same result as the whole parse.
     #[test]
-    fn large_configs_read_by_sections_agree_with_the_whole_parse() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cases");
-        let (mut same_text, mut checked, mut put_back_whole) = (0, 0, 0);
-        for case in std::fs::read_dir(root).unwrap() {
-            let Ok(text) = std::fs::read_to_string(case.unwrap().path().join("in.toml")) else {
-                continue;
-            };
-            let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
-            let mut big = text.clone();
-            if !big.is_empty() && !big.ends_with('\n') {
-                big.push_str(nl);
+    fn configs_read_by_sections_agree_with_the_whole_parse() {
+        let mut counts = [0; 3];
+        let mut reduced = 0;
+        for text in fixtures() {
+            for t in [&text, &padded(&text)] {
+                reduced += usize::from(sections_agree(t, &mut counts).is_some());
             }
-            for n in 0..20 {
-                big.push_str(&format!("[pausectl_padding.t{n}]{nl}  k = 'v' # [x]{nl}"));
-            }
-            let Some(reduced) = fast(&[("", &big)], 0) else {
-                continue; // a byte-order mark, or bare CRs: the whole parse handles those
-            };
-            let files = [("", big.as_str())];
-            for r in [None, rel("1.7.24"), rel("2.1.9"), rel("2.3")] {
-                assert_eq!(
-                    inspect_chain(&files, &[], r),
-                    inspect_chain(&[("", &reduced.text)], &[], r),
-                    "{text}"
-                );
-                let whole = set_files(&files, &[], IMG, r, 0);
-                let sections = set_reduced(&reduced, &files, &[], IMG, r).map(|c| {
-                    c.unwrap_or_else(|| {
-                        put_back_whole += 1;
-                        set_files(&files, &[], IMG, r, 0).unwrap()
-                    })
-                });
-                match (whole, sections) {
-                    (Ok(w), Ok(s)) => {
-                        assert_eq!(w.before, s.before, "{text}");
-                        assert_eq!(w.warnings, s.warnings, "{text}");
-                        if w.texts == s.texts {
-                            same_text += 1;
-                        } else {
-                            // A new table may go elsewhere; the content must be the same.
-                            let doc = |t: &str| ImDocument::parse(t.to_string()).unwrap();
-                            let (a, b) = (doc(&w.texts[0]), doc(&s.texts[0]));
-                            assert!(same_but_pins(a.as_item(), b.as_item()), "{text}");
-                            let again = set_files(&[("", &s.texts[0])], &[], IMG, r, 0).unwrap();
-                            assert_eq!(again.texts, s.texts, "{text}");
-                        }
-                    }
-                    (Err(a), Err(b)) => assert_eq!(a.error.to_string(), b.error.to_string()),
-                    (a, b) => panic!("{text}: whole {:?}, sections {:?}", a.err(), b.err()),
-                }
-                checked += 1;
-            }
-            assert!(reduced.text.len() < big.len());
         }
-        let counts =
-            format!("{checked} checked, {same_text} same text, {put_back_whole} redone whole");
+        let [checked, same_text, put_back_whole] = counts;
+        let counts = format!(
+            "{reduced} reduced, {checked} checked, {same_text} same text, {put_back_whole} redone whole"
+        );
         assert!(
             // Short configs (`version = 2` and imports) get their new table after the padding
             // on one path and before it on the other, so not every text is the same.
-            checked > 300 && same_text > checked * 2 / 5 && put_back_whole < checked / 10,
+            reduced > 250 && same_text > checked * 2 / 5 && put_back_whole < checked / 10,
             "{counts}"
         );
+    }
+
+    /// The fixtures with bytes TOML gives meaning to put in, taken out and lines repeated, at
+    /// random places: whatever the scan lets through, the whole parse reads the same way (so
+    /// every file it passes as valid is valid, and every error is the whole parse's).
+    #[test]
+    fn mutated_configs_read_by_sections_agree_with_the_whole_parse() {
+        const BYTES: &[u8] = b"\"'[]{}=,.#\n \t0123456789aeEfinx_+-:\\\x07";
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n.max(1) as u64) as usize
+        };
+        let (mut counts, mut reduced, mut tried) = ([0; 3], 0, 0);
+        let padded = fixtures().into_iter().map(|t| padded(&t));
+        let texts = fixtures().into_iter().chain(padded);
+        for text in texts.filter(|t| t.is_ascii() && fast(&[("", t)]).is_some()) {
+            for _ in 0..20 {
+                let mut b = text.clone().into_bytes();
+                for _ in 0..1 + next(2) {
+                    let at = next(b.len() + 1);
+                    match next(4) {
+                        0 if at < b.len() => {
+                            b.remove(at);
+                        }
+                        1 => {
+                            let line_start = b[..at].iter().rposition(|&c| c == b'\n');
+                            let from = line_start.map_or(0, |n| n + 1);
+                            let to = b[at..].iter().position(|&c| c == b'\n').map(|n| at + n + 1);
+                            let line = b[from..to.unwrap_or(b.len())].to_vec();
+                            let to = to.unwrap_or(b.len());
+                            b.splice(to..to, line);
+                        }
+                        _ => b.insert(at, BYTES[next(BYTES.len())]),
+                    }
+                }
+                let t = String::from_utf8(b).unwrap();
+                tried += 1;
+                reduced += usize::from(sections_agree(&t, &mut counts).is_some());
+            }
+        }
+        assert!(reduced > tried / 4, "{reduced} of {tried} reduced");
     }
 }
