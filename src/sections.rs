@@ -47,6 +47,9 @@ pub fn reduce(text: &str) -> Option<Reduced> {
     let mut kept: Vec<(Range<usize>, usize)> = Vec::new();
     for (k, &(start, wanted)) in sections.iter().enumerate() {
         let range = start..sections.get(k + 1).map_or(text.len(), |s| s.0);
+        if range.is_empty() {
+            continue;
+        }
         if wanted {
             // Adjacent kept parts are one.
             match kept.last_mut() {
@@ -109,7 +112,7 @@ impl Reduced {
         // Where a blanked table follows, the original has that table's text next, not the
         // reduced text's line breaks: only whole lines may go there (not after a plugin's
         // header, whose blanked keys follow on its next line).
-        if to == part.end && to < original.len() {
+        if to == part.end && to < original.len() && to > 0 {
             let whole_lines = original.as_bytes()[to - 1] == b'\n'
                 && (inserted.is_empty() || inserted.ends_with('\n'));
             if !whole_lines {
@@ -179,13 +182,23 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     let (mut nodes, mut names, mut key) = (Nodes::default(), HashSet::new(), Vec::new());
     let mut path = Path::default();
     let (mut out, mut i, mut section, mut blank) = (Vec::new(), 0, 0u64, false);
+    // Comment lines in a kept table are blanked too (they mean nothing to containerd), a run
+    // of them at a time: whether one is running.
+    let mut comments = false;
     while i < b.len() {
         let line = i;
         i = spaces(b, i);
         match b.get(i) {
             None | Some(b'\n' | b'\r') => {}
-            Some(b'#') => i = comment(b, i)?,
+            Some(b'#') => {
+                i = comment(b, i)?;
+                if !blank && !comments {
+                    out.push((line, false));
+                    comments = true;
+                }
+            }
             Some(b'[') => {
+                comments = false;
                 let (escaped, after) = header(b, i, &mut path)?;
                 let wanted = wanted(&path);
                 if !wanted && (escaped || b[i..after].contains(&b'\t')) {
@@ -207,6 +220,10 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
                 }
             }
             Some(_) => {
+                if comments {
+                    out.push((line, true));
+                    comments = false;
+                }
                 let end = one_key(b, i, &mut key)?;
                 let at = child(section, &key[..]);
                 if blank {
@@ -697,6 +714,17 @@ mod tests {
         ] {
             assert!(reduce(text).is_none(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn comment_lines_of_kept_tables_are_blanked_too() {
+        let text = "# a\n\n# b\nversion = 2 # c\n[plugins.cri]\n  # d\nx = '#'\n[x]\n# e\n";
+        let r = reduce(text).unwrap();
+        assert_eq!(
+            r.text,
+            "#\n\n#\nversion = 2 # c\n[plugins.cri]\n#\nx = '#'\n#\n#\n"
+        );
+        assert!(reduce("# \u{7}\n[x]\n").is_none(), "a control character");
     }
 
     #[test]
