@@ -214,6 +214,29 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// The lines of `text` (with their line breaks), as `str::split_inclusive('\n')` gives them,
+/// found with memchr's SIMD search (a config can have hundreds of thousands of lines).
+pub(crate) fn lines_of(text: &str) -> impl Iterator<Item = &str> {
+    let ends = memchr::memchr_iter(b'\n', text.as_bytes()).map(|n| n + 1);
+    let mut start = 0;
+    ends.chain(std::iter::once(text.len()))
+        .filter_map(move |end| {
+            let line = (end > start).then(|| &text[start..end]);
+            start = end;
+            line
+        })
+}
+
+/// Whether `text` holds `needle` (memchr's SIMD search: `str::contains` is far slower on MBs).
+pub(crate) fn has(text: &str, needle: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), needle.as_bytes()).is_some()
+}
+
+/// How many times `needle` occurs in `text`, without overlaps.
+pub(crate) fn count(text: &str, needle: &str) -> usize {
+    memchr::memmem::find_iter(text.as_bytes(), needle.as_bytes()).count()
+}
+
 /// The first CR that does not start a CRLF (old Mac line endings): TOML 1.0 and containerd 2.x
 /// refuse them.
 pub(crate) fn bare_cr(raw: &str) -> Option<usize> {
@@ -351,6 +374,14 @@ pub(crate) fn parse_all(files: &[(&str, &str)]) -> Result<Vec<Parsed>, (usize, E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_of_splits_as_split_inclusive_does() {
+        for text in ["", "\n", "a", "a\n", "a\nb", "a\r\n\nb\n", "\n\n", "é\nü"] {
+            let want: Vec<&str> = text.split_inclusive('\n').collect();
+            assert_eq!(lines_of(text).collect::<Vec<_>>(), want, "{text:?}");
+        }
+    }
 
     #[test]
     fn lines_count_lines_and_characters_at_every_offset() {

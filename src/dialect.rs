@@ -14,6 +14,7 @@
 //! pausectl does not guess at these: what it cannot tell is reported as such by `show` and
 //! refused by `set`, with the spelling that every release reads.
 
+use crate::config::has;
 use crate::release::Release;
 use toml_edit::{ImDocument, Item, Key, TableLike, Value};
 
@@ -142,7 +143,7 @@ fn keys<'a>(table: &'a dyn TableLike, out: &mut Vec<&'a Key>) {
 /// 2.1.9 and an unknown one for 1.x).
 fn escaped_header(doc: &ImDocument<String>, raw: &str) -> Option<Unsure> {
     // Without an escape anywhere, no key has one (and walking every key is not free).
-    if !raw.contains("\\u") && !raw.contains("\\U") {
+    if !has(raw, "\\u") && !has(raw, "\\U") {
         return None;
     }
     let mut all = Vec::new();

@@ -60,7 +60,7 @@ pub(crate) fn dir(path: &str) -> String {
 /// the part does not parse (the string or array is left open), and the caller parses it all.
 pub(crate) fn root_section(text: &str) -> &str {
     let mut at = 0;
-    for line in text.split_inclusive('\n') {
+    for line in crate::config::lines_of(text) {
         if line.trim_start().starts_with('[') {
             return &text[..at];
         }
@@ -73,19 +73,22 @@ pub(crate) fn root_section(text: &str) -> &str {
 /// that could spell it, it cannot, and parsing it to look would be wasted.
 pub(crate) fn may_import(text: &str) -> bool {
     // In any case: Go's decoders fold it (`IMPORTS` is read by every release).
-    // Lower-cased a block at a time (blocks overlap by the word's length less one), then one
-    // search per block: far faster than checking each `i`.
+    // Folded a block at a time (blocks overlap by the word's length less one), then one search
+    // per block: far faster than checking each `i`. `| 0x20` folds exactly the letters of
+    // `imports` (only `I` and `i` become `i`, and so on), and vectorises.
     const BLOCK: usize = 1 << 16;
     let (b, finder) = (text.as_bytes(), memchr::memmem::Finder::new(b"imports"));
-    let mut lower = Vec::with_capacity(BLOCK.min(b.len()) + 6);
+    let mut lower = vec![0; BLOCK.min(b.len()) + 6];
     let found = (0..b.len()).step_by(BLOCK).any(|start| {
-        lower.clear();
         let block = &b[start.saturating_sub(6)..(start + BLOCK).min(b.len())];
-        lower.extend_from_slice(block);
-        lower.make_ascii_lowercase();
-        finder.find(&lower).is_some()
+        let lower = &mut lower[..block.len()];
+        for (l, c) in lower.iter_mut().zip(block) {
+            *l = c | 0x20;
+        }
+        finder.find(lower).is_some()
     });
-    found || text.contains("\\u") || text.contains("\\U")
+    let has = |needle: &[u8]| memchr::memmem::find(b, needle).is_some();
+    found || has(b"\\u") || has(b"\\U")
 }
 
 /// `text` with `path` appended to its root `imports` array (created after the root keys, before
@@ -97,7 +100,11 @@ pub fn add_import(text: &str, path: &str) -> Result<String, Error> {
     };
     let doc = crate::config::toml(raw)?;
     let entry = format!("\"{path}\"");
-    let nl = if raw.contains("\r\n") { "\r\n" } else { "\n" };
+    let nl = if crate::config::has(raw, "\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
     let out = match doc.get("imports") {
         Some(Item::Value(toml_edit::Value::Array(a))) => {
             let span = a
@@ -156,8 +163,9 @@ pub fn add_import(text: &str, path: &str) -> Result<String, Error> {
 }
 
 /// The part of `text` that can hold `imports`, parsed: the text before the first table header,
-/// unless a header may name `imports` too. `None` when it cannot have `imports` or is not TOML.
-pub(crate) fn imports_doc(text: &str) -> Option<ImDocument<&str>> {
+/// unless a header may name `imports` too, without its comment lines (a config can open with
+/// megabytes of them). `None` when it cannot have `imports` or is not TOML.
+pub(crate) fn imports_doc(text: &str) -> Option<ImDocument<String>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if !may_import(text) {
         return None;
@@ -168,8 +176,15 @@ pub(crate) fn imports_doc(text: &str) -> Option<ImDocument<&str>> {
     } else {
         head
     };
-    ImDocument::parse(head)
-        .or_else(|_| ImDocument::parse(text))
+    // A line that starts with `#` in a multi-line string is the string's: keep those whole.
+    let lean = if crate::config::has(head, "\"\"\"") || crate::config::has(head, "'''") {
+        head.to_string()
+    } else {
+        let code = |line: &&str| !line.trim_start_matches([' ', '\t']).starts_with('#');
+        crate::config::lines_of(head).filter(code).collect()
+    };
+    ImDocument::parse(lean)
+        .or_else(|_| ImDocument::parse(text.to_string()))
         .ok()
 }
 

@@ -106,10 +106,10 @@ pub fn fresh(text: &str, release: Option<Release>) -> Option<String> {
     let body = text.strip_prefix(BOM).unwrap_or(text);
     // Only comments and blank lines, seen without a parse (a large config is parsed once).
     let blank = |l: &str| {
-        let l = l.trim_start_matches([' ', '\t', '\r']);
+        let l = l.trim_start_matches([' ', '\t', '\r', '\n']);
         l.is_empty() || l.starts_with('#')
     };
-    if !body.lines().all(blank) {
+    if !crate::config::lines_of(body).all(blank) {
         return None;
     }
     let doc = ImDocument::parse(body).ok()?;
@@ -121,7 +121,11 @@ pub fn fresh(text: &str, release: Option<Release>) -> Option<String> {
     } else {
         2
     };
-    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let nl = if crate::config::has(text, "\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
     let sep = if text.is_empty() || text.ends_with('\n') {
         ""
     } else {
@@ -577,7 +581,11 @@ mod tests {
 
     /// `text` with tables of another plugin after it.
     fn padded(text: &str) -> String {
-        let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        let nl = if crate::config::has(text, "\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        };
         let mut big = text.to_string();
         if !big.is_empty() && !big.ends_with('\n') {
             big.push_str(nl);

@@ -58,14 +58,23 @@ pub fn reduce(text: &str) -> Option<Reduced> {
             }
             out.push_str(&text[range]);
         } else {
-            // Each line to `#` (blank lines stay blank), so that what is kept has the same
-            // blank lines around it as in the original, and new tables the same spacing.
-            for line in text[range].split_inclusive('\n') {
-                if !line.bytes().all(|c| c.is_ascii_whitespace()) {
-                    out.push('#');
+            // Each line to its line break alone (blank lines are the cheapest for toml_edit to
+            // read); but the file's last line to `#` unless it is empty, as a new table at the
+            // end of the file gets a blank line before it when the last line is not one.
+            let part = &text[range.clone()];
+            for at in memchr::memchr_iter(b'\n', part.as_bytes()) {
+                out.push_str(if part[..at].ends_with('\r') {
+                    "\r\n"
+                } else {
+                    "\n"
+                });
+            }
+            if let Some(body) = part.strip_suffix('\n').filter(|_| range.end == text.len()) {
+                let body = body.strip_suffix('\r').unwrap_or(body);
+                if !body[body.rfind('\n').map_or(0, |n| n + 1)..].is_empty() {
+                    let crlf = out.ends_with("\r\n");
+                    out.insert(out.len() - if crlf { 2 } else { 1 }, '#');
                 }
-                let end = line.len() - line.trim_end_matches(['\r', '\n']).len();
-                out.push_str(&line[line.len() - end..]);
             }
         }
     }
@@ -180,7 +189,11 @@ fn child(parent: u64, key: &[u8]) -> u64 {
 fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     let b = text.as_bytes();
     let (mut nodes, mut names, mut key) = (Nodes::default(), HashSet::new(), Vec::new());
-    let mut path = Path::default();
+    let mut path = Path {
+        b,
+        scratch: Vec::new(),
+        parts: Vec::new(),
+    };
     let (mut out, mut i, mut section, mut blank) = (Vec::new(), 0, 0u64, false);
     // Comment lines in a kept table are blanked too (they mean nothing to containerd), a run
     // of them at a time: whether one is running.
@@ -224,8 +237,9 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
                     out.push((line, true));
                     comments = false;
                 }
-                let end = one_key(b, i, &mut key)?;
-                let at = child(section, &key[..]);
+                key.clear();
+                let (end, found) = one_key(b, i, &mut key)?;
+                let at = child(section, found.bytes(b, &key));
                 if blank {
                     let eq = spaces(b, end);
                     if nodes.insert(at, Node::Value).is_some() || b.get(eq) != Some(&b'=') {
@@ -315,7 +329,11 @@ fn spaces(b: &[u8], mut i: usize) -> usize {
 fn comment(b: &[u8], i: usize) -> Option<usize> {
     let end = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
     let body = b[i + 1..end].strip_suffix(b"\r").unwrap_or(&b[i + 1..end]);
-    body.iter().all(|&c| plain(c)).then_some(i + 1 + body.len())
+    // Folded with `|` and `&`, not searched: no early exit and no branch, so it vectorises.
+    let bad = body.iter().fold(false, |bad, &c| {
+        bad | (c < 0x20) & (c != b'\t') | (c == 0x7f)
+    });
+    (!bad).then_some(i + 1 + body.len())
 }
 
 /// After a statement at `b[i]`: spaces, a comment, then the line's end (the offset of its
@@ -332,19 +350,54 @@ fn line_end(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-/// One key (bare, or quoted on one line) at `b[i]`, decoded into `out`: the offset past it.
-fn one_key(b: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
-    out.clear();
+/// The bytes of a bare key: A-Z, a-z, 0-9, `_` and `-`.
+const BARE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        c += 1;
+    }
+    t
+};
+
+/// Where a key is, decoded: in the text as written, or (an escaped one) in a scratch buffer.
+#[derive(Clone, Copy)]
+enum At {
+    Text(usize, usize),
+    Scratch(usize, usize),
+}
+
+impl At {
+    fn bytes<'a>(self, b: &'a [u8], scratch: &'a [u8]) -> &'a [u8] {
+        match self {
+            At::Text(from, to) => &b[from..to],
+            At::Scratch(from, to) => &scratch[from..to],
+        }
+    }
+}
+
+/// One key (bare, or quoted on one line) at `b[i]`: the offset past it, and where it is
+/// decoded (an escaped one is appended to `scratch`).
+fn one_key(b: &[u8], i: usize, scratch: &mut Vec<u8>) -> Option<(usize, At)> {
     match *b.get(i)? {
-        b'"' if !b[i..].starts_with(b"\"\"\"") => basic(b, i, Some(out)),
-        b'\'' if !b[i..].starts_with(b"'''") => literal(b, i, Some(out)),
+        b'"' if !b[i..].starts_with(b"\"\"\"") => {
+            let end = basic(b, i, None)?;
+            if !b[i..end].contains(&b'\\') {
+                return Some((end, At::Text(i + 1, end - 1)));
+            }
+            let from = scratch.len();
+            basic(b, i, Some(scratch))?;
+            Some((end, At::Scratch(from, scratch.len())))
+        }
+        b'\'' if !b[i..].starts_with(b"'''") => {
+            let end = literal(b, i)?;
+            Some((end, At::Text(i + 1, end - 1)))
+        }
         _ => {
-            let len = b[i..]
-                .iter()
-                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c == b'-')
-                .count();
-            out.extend_from_slice(&b[i..i + len]);
-            (len > 0).then_some(i + len)
+            let len = b[i..].iter().take_while(|&&c| BARE[c as usize]).count();
+            (len > 0).then_some((i + len, At::Text(i, i + len)))
         }
     }
 }
@@ -380,7 +433,7 @@ fn value(b: &[u8], i: usize, depth: usize) -> Option<usize> {
     }
     match *b.get(i)? {
         b'"' if !b[i..].starts_with(b"\"\"\"") => basic(b, i, None),
-        b'\'' if !b[i..].starts_with(b"'''") => literal(b, i, None),
+        b'\'' if !b[i..].starts_with(b"'''") => literal(b, i),
         b't' if b[i..].starts_with(b"true") => Some(i + 4),
         b'f' if b[i..].starts_with(b"false") => Some(i + 5),
         b'[' => array(b, i, depth),
@@ -430,10 +483,12 @@ fn inline_table(b: &[u8], i: usize, depth: usize) -> Option<usize> {
     if b.get(j) == Some(&b'}') {
         return Some(j + 1);
     }
-    let mut keys: Vec<Vec<u8>> = Vec::new();
+    // Each key by its hash: two alike make the scan give up, which is all a repeat does.
+    let (mut keys, mut scratch) = (Vec::new(), Vec::new());
     loop {
-        let mut key = Vec::new();
-        j = spaces(b, one_key(b, j, &mut key)?);
+        let (end, at) = one_key(b, j, &mut scratch)?;
+        let key = child(0, at.bytes(b, &scratch));
+        j = spaces(b, end);
         if keys.contains(&key) || b.get(j) != Some(&b'=') {
             return None;
         }
@@ -541,6 +596,15 @@ fn plain(c: u8) -> bool {
 fn basic(b: &[u8], i: usize, mut value: Option<&mut Vec<u8>>) -> Option<usize> {
     let mut j = i + 1;
     loop {
+        // A run of bytes that stand for themselves, at once.
+        let run = b[j..]
+            .iter()
+            .take_while(|&&c| c != b'"' && c != b'\\' && plain(c))
+            .count();
+        if let Some(v) = value.as_deref_mut() {
+            v.extend_from_slice(&b[j..j + run]);
+        }
+        j += run;
         match *b.get(j)? {
             b'"' => return Some(j + 1),
             b'\\' => {
@@ -561,17 +625,13 @@ fn basic(b: &[u8], i: usize, mut value: Option<&mut Vec<u8>>) -> Option<usize> {
     }
 }
 
-/// The one-line literal string at `b[i]`, checked (and copied into `value`).
-fn literal(b: &[u8], i: usize, value: Option<&mut Vec<u8>>) -> Option<usize> {
-    let len = memchr::memchr(b'\'', &b[i + 1..])?;
-    let body = &b[i + 1..i + 1 + len];
-    if !body.iter().all(|&c| plain(c)) {
-        return None;
-    }
-    if let Some(v) = value {
-        v.extend_from_slice(body);
-    }
-    Some(i + len + 2)
+/// The one-line literal string at `b[i]`, checked: the offset past it.
+fn literal(b: &[u8], i: usize) -> Option<usize> {
+    let len = b[i + 1..]
+        .iter()
+        .take_while(|&&c| c != b'\'' && plain(c))
+        .count();
+    (b.get(i + 1 + len) == Some(&b'\'')).then_some(i + len + 2)
 }
 
 /// A backslash escape of a basic string: the character and the escape's length.
@@ -599,21 +659,20 @@ fn escape(b: &[u8]) -> Option<(char, usize)> {
     }
 }
 
-/// A header's keys, decoded, one after another in one buffer (one per scan, reused).
-#[derive(Default)]
-struct Path {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
+/// A header's keys, decoded: where each is (one per scan, reused).
+struct Path<'a> {
+    b: &'a [u8],
+    scratch: Vec<u8>,
+    parts: Vec<At>,
 }
 
-impl Path {
+impl Path<'_> {
     fn len(&self) -> usize {
-        self.ends.len()
+        self.parts.len()
     }
 
     fn get(&self, k: usize) -> Option<&[u8]> {
-        let start = if k == 0 { 0 } else { *self.ends.get(k - 1)? };
-        Some(&self.bytes[start..*self.ends.get(k)?])
+        Some(self.parts.get(k)?.bytes(self.b, &self.scratch))
     }
 
     fn is(&self, k: usize, key: &str) -> bool {
@@ -626,15 +685,14 @@ impl Path {
 fn header(b: &[u8], i: usize, path: &mut Path) -> Option<(bool, usize)> {
     let double = b.get(i + 1) == Some(&b'[');
     let mut j = i + if double { 2 } else { 1 };
-    let (mut escaped, mut key) = (false, Vec::new());
-    path.bytes.clear();
-    path.ends.clear();
+    let mut escaped = false;
+    path.scratch.clear();
+    path.parts.clear();
     loop {
         j = spaces(b, j);
-        let end = one_key(b, j, &mut key)?;
-        escaped |= b[j] == b'"' && b[j..end].contains(&b'\\');
-        path.bytes.extend_from_slice(&key);
-        path.ends.push(path.bytes.len());
+        let (end, at) = one_key(b, j, &mut path.scratch)?;
+        escaped |= matches!(at, At::Scratch(..));
+        path.parts.push(at);
         if path.len() >= 80 {
             return None; // toml_edit's bound on nesting: the whole parse refuses it
         }
@@ -663,7 +721,7 @@ mod tests {
         let r = reduce(text).unwrap();
         assert_eq!(
             r.text,
-            "version = 3 # v\n[plugins.'io.containerd.cri.v1.runtime'.x]\n#\n#\n#\n#\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = 'r/p:1'\n#\n#\n[ GRPC ]\n  uid = 0\n  x = '''\n[y]\n'''\n[[plugins.\"\\u0063ri\".z]]\n#\n#\n"
+            "version = 3 # v\n[plugins.'io.containerd.cri.v1.runtime'.x]\n\n\n\n\n[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = 'r/p:1'\n\n\n[ GRPC ]\n  uid = 0\n  x = '''\n[y]\n'''\n[[plugins.\"\\u0063ri\".z]]\n\n#\n"
         );
         assert_eq!(r.text.lines().count(), text.lines().count());
         // An edit inside a kept part goes back to the same place in the original.
@@ -677,7 +735,7 @@ mod tests {
     #[test]
     fn crlf_and_structure_the_scan_does_not_understand() {
         let r = reduce("a = 1\r\n[x]\r\ny = 2\r\n[plugins]\r\n").unwrap();
-        assert_eq!(r.text, "a = 1\r\n#\r\n#\r\n[plugins]\r\n");
+        assert_eq!(r.text, "a = 1\r\n\r\n\r\n[plugins]\r\n");
         for text in [
             "a = [\n",             // unclosed array
             "a = \"x\n[b]\n",      // unterminated string
@@ -722,7 +780,7 @@ mod tests {
         let r = reduce(text).unwrap();
         assert_eq!(
             r.text,
-            "#\n\n#\nversion = 2 # c\n[plugins.cri]\n#\nx = '#'\n#\n#\n"
+            "\n\n\nversion = 2 # c\n[plugins.cri]\n\nx = '#'\n\n#\n"
         );
         assert!(reduce("# \u{7}\n[x]\n").is_none(), "a control character");
     }

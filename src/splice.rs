@@ -5,6 +5,7 @@
 //! the table that should hold it (or a new `[table]` header, or an entry of an inline table).
 //! Everything else in the file keeps its bytes: comments, quoting, order, indentation, CRLF.
 
+use crate::config::{count, has};
 use std::ops::Range;
 use toml_edit::{ImDocument, Item, TableLike, Value};
 
@@ -89,11 +90,11 @@ pub struct Style {
 impl Style {
     /// Guesses the file's habits: CRLF if it has any, single quotes if most strings use them.
     pub fn of(raw: &str) -> Style {
-        let single = raw.matches("= '").count() + raw.matches(".'").count();
-        let double = raw.matches("= \"").count() + raw.matches(".\"").count();
+        let single = count(raw, "= '") + count(raw, ".'");
+        let double = count(raw, "= \"") + count(raw, ".\"");
         Style {
             quote: if single > double { '\'' } else { '"' },
-            newline: if raw.contains("\r\n") { "\r\n" } else { "\n" },
+            newline: if has(raw, "\r\n") { "\r\n" } else { "\n" },
         }
     }
 
