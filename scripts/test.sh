@@ -10,6 +10,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-auto}
+# What pausectl learns from `containerd --version` goes here, not to the machine's /run.
+export PAUSECTL_CACHE_DIR="$PWD/target/pausectl-cache"
+rm -rf "$PAUSECTL_CACHE_DIR"
 
 have() { command -v "$1" >/dev/null 2>&1; }
 say() { echo "scripts/test.sh: $*" >&2; }

@@ -175,7 +175,7 @@ pub(crate) fn position(raw: &str, offset: usize) -> (usize, usize) {
     Lines::new(raw).position(offset)
 }
 
-/// A text's line breaks counted per block, for many [`position`]s in one text (a report names
+/// A text's line breaks counted per block (256 bytes), for many [`position`]s in one text (a report names
 /// every key it found by line): one counting pass, then each position counts within a block.
 pub(crate) struct Lines<'a> {
     raw: &'a str,
@@ -183,7 +183,7 @@ pub(crate) struct Lines<'a> {
     blocks: Vec<usize>,
 }
 
-const BLOCK: usize = 4096;
+const BLOCK: usize = 256;
 
 fn breaks(b: &[u8]) -> usize {
     b.iter().filter(|&&c| c == b'\n').count()

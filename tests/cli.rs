@@ -319,6 +319,82 @@ fn release_from_dpkg_without_running_containerd() {
     assert!(ran.exists());
 }
 
+/// A containerd that no package installed is run for its `--version` once: later runs take the
+/// answer from the cache (`PAUSECTL_CACHE_DIR`, else /run/pausectl, emptied at boot) while the
+/// file is unchanged, and run it again once it changes. A refused run leaves no cache, and a
+/// cache that others can write is not believed.
+#[test]
+fn release_from_version_is_kept_until_the_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("config.toml"), "version = 2\n").unwrap();
+    fs::write(root.join("bad.toml"), "version = \n").unwrap();
+    let (bin, admin, cache) = (root.join("bin"), root.join("dpkg"), root.join("cache"));
+    fs::create_dir_all(&bin).unwrap();
+    fs::create_dir_all(admin.join("info")).unwrap();
+    let containerd = bin.join("containerd");
+    let ran = root.join("ran");
+    let script = format!(
+        "#!/bin/sh\necho x >> '{}'\necho 'containerd github.com/containerd/containerd/v2 v2.1.4 x'\n",
+        ran.display()
+    );
+    fs::write(&containerd, script).unwrap();
+    fs::set_permissions(&containerd, fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |config: &str, cache: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pausectl"))
+            .env(common::NO_VERIFY, "1")
+            .env("DPKG_ADMINDIR", &admin)
+            .env("PAUSECTL_CACHE_DIR", cache)
+            .env("PATH", &bin)
+            .args(["-v", "show", "--json", "--config", config])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        let version = match out.status.code() {
+            Some(0) => json(&out)["containerd_version"].clone(),
+            _ => serde_json::Value::Null,
+        };
+        (out.status.code(), version, common::stderr(&out))
+    };
+    let runs = || fs::read_to_string(&ran).map_or(0, |t| t.lines().count());
+
+    // A refused run learns the release but keeps nothing.
+    assert_eq!(run("bad.toml", &cache).0, Some(2));
+    assert_eq!(runs(), 1);
+    assert!(!cache.exists(), "a refused run created {}", cache.display());
+
+    let (code, version, trace) = run("config.toml", &cache);
+    assert_eq!(
+        (code, version.as_str()),
+        (Some(0), Some("2.1.4")),
+        "{trace}"
+    );
+    assert_eq!(runs(), 2);
+    let (_, version, trace) = run("config.toml", &cache);
+    assert_eq!(version, "2.1.4");
+    assert!(trace.contains("earlier since boot"), "{trace}");
+    assert_eq!(runs(), 2, "containerd was run again");
+
+    // Replaced (a newer modification time): run again.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    fs::File::options()
+        .write(true)
+        .open(&containerd)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(run("config.toml", &cache).1, "2.1.4");
+    assert_eq!(runs(), 3);
+    run("config.toml", &cache);
+    assert_eq!(runs(), 3);
+
+    // A cache anyone can write is not believed.
+    let file = cache.join("containerd-release");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    run("config.toml", &cache);
+    assert_eq!(runs(), 4);
+}
+
 /// `completions` for each shell, `man`, and an example in every subcommand's help.
 #[test]
 fn completions_man_and_help() {

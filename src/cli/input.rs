@@ -151,13 +151,22 @@ fn template_beside(path: &Path) -> bool {
 }
 
 /// The release of the `containerd` on `PATH`: from dpkg's database when a package installed
-/// it (no need to start it: that takes some 14 ms), else from its `--version`; `None` when
-/// there is none or it says nothing usable.
+/// it (no need to start it: that takes some 14 ms), else from what an earlier run since boot
+/// learnt of that very file, else from its `--version`; `None` when there is none or it says
+/// nothing usable.
 fn detect_release() -> Option<Release> {
     let bin = disk::containerd_on_path()?;
     if let Some((release, package)) = disk::containerd_release_from_dpkg(&bin) {
         trace(format_args!(
             "containerd release {release}, from dpkg: package {package} installed {}",
+            bin.display()
+        ));
+        return Some(release);
+    }
+    let identity = disk::binary_identity(&bin)?;
+    if let Some(release) = disk::cached_release(&identity) {
+        trace(format_args!(
+            "containerd release {release}, from `{} --version` earlier since boot (unchanged since)",
             bin.display()
         ));
         return Some(release);
@@ -171,7 +180,19 @@ fn detect_release() -> Option<Release> {
         "containerd release {release}, from `{} --version`",
         bin.display()
     ));
+    let _ = LEARNT.set((identity, release));
     Some(release)
+}
+
+/// A release this run learnt by starting containerd, for [`remember_release`].
+static LEARNT: std::sync::OnceLock<(String, Release)> = std::sync::OnceLock::new();
+
+/// Keeps what this run learnt from `containerd --version` for later runs until the next boot;
+/// called only when the run succeeded (a refused run creates nothing).
+pub(super) fn remember_release() {
+    if let Some((identity, release)) = LEARNT.get() {
+        disk::remember_release(identity, *release);
+    }
 }
 
 /// The release `--containerd-version` names, and how it was found (`detected`, `unknown`,

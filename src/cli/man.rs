@@ -48,11 +48,15 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "PATH",
-        "--containerd-version auto (the default) takes the first containerd on PATH: the version of the dpkg package (containerd, containerd.io) that installed that file, when it has not changed since; else what it says to --version. With none, the release is unknown.",
+        "--containerd-version auto (the default) takes the first containerd on PATH: the version of the dpkg package (containerd, containerd.io) that installed that file, when it has not changed since; else what it said to --version in an earlier run since boot, when that file has not changed since; else what it says to --version. With none, the release is unknown.",
     ),
     (
         "DPKG_ADMINDIR",
         "dpkg's database, read for the release of the containerd on PATH (default /var/lib/dpkg).",
+    ),
+    (
+        "PAUSECTL_CACHE_DIR",
+        "Where a successful run keeps what containerd said to --version (with the file's path, inode, size and times), so that later runs need not start it: default /run/pausectl, a tmpfs emptied at boot. Believed only when root or the user owns it and no one else can write it.",
     ),
 ];
 
@@ -133,6 +137,7 @@ const SET_ENVIRONMENT: &[&str] = &[
     "SSL_CERT_FILE",
     "PATH",
     "DPKG_ADMINDIR",
+    "PAUSECTL_CACHE_DIR",
 ];
 
 const SET: Extra = Extra {
@@ -200,6 +205,7 @@ const SHOW: Extra = Extra {
         "SSL_CERT_FILE",
         "PATH",
         "DPKG_ADMINDIR",
+        "PAUSECTL_CACHE_DIR",
     ],
     files: &[
         "/etc/containerd/config.toml",

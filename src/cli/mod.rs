@@ -369,7 +369,10 @@ pub fn main() -> ExitCode {
         Command::Man(args) => man::man(Cli::command(), &args),
     };
     match result {
-        Ok(code) => code,
+        Ok(code) => {
+            input::remember_release();
+            code
+        }
         Err(err) => {
             print_stderr(&format!("error: {err:#}\n"));
             ExitCode::from(2)

@@ -128,6 +128,70 @@ pub fn containerd_on_path() -> Option<std::path::PathBuf> {
         })
 }
 
+/// Where `containerd --version`'s answer is kept until the next boot: `PAUSECTL_CACHE_DIR`, else
+/// `/run/pausectl` (a tmpfs, emptied at boot; only root can make it).
+fn release_cache() -> std::path::PathBuf {
+    let dir = std::env::var_os("PAUSECTL_CACHE_DIR").unwrap_or_else(|| "/run/pausectl".into());
+    std::path::Path::new(&dir).join("containerd-release")
+}
+
+/// What tells one containerd binary from another: its real path, device, inode, size, and
+/// modification and change times (any rewrite, replacement or `touch` changes one of them).
+pub fn binary_identity(bin: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let real = std::fs::canonicalize(bin).ok()?;
+    let m = std::fs::metadata(&real).ok()?;
+    Some(format!(
+        "{}\t{}:{}:{}:{}.{}:{}.{}",
+        real.to_str()?,
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+/// The release cached for the binary with `identity` (see [`remember_release`]), when the
+/// cache belongs to root or to this user and no one else can write it.
+pub fn cached_release(identity: &str) -> Option<crate::Release> {
+    use std::os::unix::fs::MetadataExt;
+    let file = release_cache();
+    let me = std::fs::metadata("/proc/self").ok()?.uid();
+    let trusted = |p: &std::path::Path| {
+        std::fs::symlink_metadata(p)
+            .is_ok_and(|m| (m.uid() == 0 || m.uid() == me) && m.mode() & 0o022 == 0)
+    };
+    if !trusted(&file) || !trusted(file.parent()?) {
+        return None;
+    }
+    let text = read_text(file.to_str()?)?;
+    let (id, release) = text.trim_end().rsplit_once('\t')?;
+    (id == identity)
+        .then(|| crate::Release::parse(release))
+        .flatten()
+}
+
+/// Keeps `release` as the answer of the binary with `identity` until the next boot; nothing
+/// when the cache cannot be written (not root, no `/run`). Written whole, then renamed.
+pub fn remember_release(identity: &str, release: crate::Release) {
+    use std::os::unix::fs::DirBuilderExt;
+    let file = release_cache();
+    let Some(dir) = file.parent() else { return };
+    let _ = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir);
+    let temp = dir.join(format!(".containerd-release.{}", std::process::id()));
+    if std::fs::write(&temp, format!("{identity}\t{release}\n")).is_ok()
+        && std::fs::rename(&temp, &file).is_err()
+    {
+        let _ = std::fs::remove_file(&temp);
+    }
+}
+
 /// containerd's release from dpkg's database, without running it: when `bin` is the file that
 /// the `containerd` or `containerd.io` package installed, not changed since (not newer than the
 /// package's file list), that package's version, and the package's name. dpkg's own
