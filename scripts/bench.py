@@ -11,6 +11,8 @@ per-round ratios of CPU time (a round's two runs saw the same machine).
 
   python3 scripts/bench.py PAUSECTL OUT_DIR [CONTAINERD]     (RUNS=15 by default)
 
+With STATIC_PAUSECTL (a static build), the default configs once more with that binary.
+
 With CONTAINERD (a containerd binary), last rows: a node with that containerd first on PATH
 and no --containerd-version, so that pausectl finds the release itself (by running it, from
 what an earlier run kept, or from dpkg's database).
@@ -24,6 +26,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("RUNS", "15"))
+STATIC = os.environ.get("STATIC_PAUSECTL")
 NEW = "registry.local:5000/pause"
 
 
@@ -156,6 +159,9 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for name, text, release, old in inputs():
         bench(name, text, release, old, pausectl, out)
+        # The static binary (check-static.sh's build) loads no shared libraries.
+        if STATIC and "default" in name:
+            bench(f"{name}, static binary", text, release, old, STATIC, out)
     if containerd:
         # A node with containerd 2.1 on PATH and no --containerd-version: pausectl runs
         # `containerd --version` (an empty dpkg database), or, where dpkg's database says a

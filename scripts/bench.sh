@@ -8,6 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q
+# The static build too (as scripts/check-static.sh makes it), for the default configs.
+target=$(rustc -vV | sed -n 's/^host: //p')
+RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --locked -q --target "$target"
+export STATIC_PAUSECTL="$PWD/target/$target/release/pausectl"
 containerd=$(ls target/containerd/2.*/usr/bin/containerd 2>/dev/null | grep -v '\.partial/' | tail -n 1 || true)
 echo "$(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d); pausectl $(git rev-parse --short HEAD)"
 python3 scripts/bench.py "$PWD/target/release/pausectl" "$PWD/target/bench" $containerd

@@ -188,7 +188,9 @@ fn child(parent: u64, key: &[u8]) -> u64 {
 /// own message.
 fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     let b = text.as_bytes();
-    let (mut nodes, mut names, mut key) = (Nodes::default(), HashSet::new(), Vec::new());
+    // Some 1 table or key per 100 bytes: sized once instead of grown by doubling.
+    let mut nodes = Nodes::with_capacity_and_hasher(b.len() / 100, Default::default());
+    let (mut names, mut key) = (HashSet::new(), Vec::new());
     let mut path = Path {
         b,
         scratch: Vec::new(),
