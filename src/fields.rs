@@ -54,18 +54,6 @@ const STREAM: &[(&str, Kind)] = &[
     ("env", Strs),
 ];
 
-/// The settings of `CONFIG` that are tables, which a large config's fast path keeps.
-pub const TABLES: &[&str] = &[
-    "grpc",
-    "ttrpc",
-    "debug",
-    "metrics",
-    "cgroup",
-    "proxy_plugins",
-    "timeouts",
-    "stream_processors",
-];
-
 /// containerd's `Config` struct, less `plugins` (its own checks) and `plugin_dir` (1.x only).
 const CONFIG: &[(&str, Kind)] = &[
     ("version", Int),
@@ -99,6 +87,15 @@ pub struct Mistyped {
 
 /// The settings that only 1.x has (2.x ignores them, whatever their type).
 const ONLY_1X: &[(&str, Kind)] = &[("plugin_dir", Str)];
+
+/// Whether a top-level key names one of containerd's own settings (in any case, as Go's
+/// decoders fold it): a table under such a name must be parsed, for its type is checked.
+pub fn is_setting(key: &[u8]) -> bool {
+    CONFIG
+        .iter()
+        .chain(ONLY_1X)
+        .any(|(name, _)| key.eq_ignore_ascii_case(name.as_bytes()))
+}
 
 /// The first top-level setting of `doc` that has a type containerd cannot decode, if any.
 pub fn mistyped(doc: &ImDocument<String>) -> Option<Mistyped> {

@@ -1,15 +1,15 @@
-//! A quick look at a large config: where its table headers are, so that only the tables that
-//! hold or lead to the pin need toml_edit's full parse.
+//! A quick look at a config: where its table headers are, so that only the tables that hold
+//! or lead to the pin need toml_edit's full parse.
 //!
-//! [`reduce`] keeps the root section (`version`, `imports`, `disabled_plugins`), the tables of
-//! containerd's own typed settings (`[grpc]`, `[debug]`..., whose types [`crate::fields`]
-//! checks) and every table under `[plugins]` that belongs to the CRI plugins (`cri`,
-//! `io.containerd.grpc.v1.cri`, `io.containerd.cri.v1.images`), keeps only the header of other
-//! plugins' tables (their names matter to 1.x), and blanks every other table down to its line
-//! breaks. Lines
-//! and columns of what is kept stay where they were, so every position in a message is right.
-//! The blanked tables get a structural check only (strings, comments and brackets close), not
-//! toml_edit's full TOML 1.0 check: that is the price of reading 10 MB as fast as sed does.
+//! [`reduce`] keeps the root section (`version`, `imports`, `disabled_plugins`), the tables
+//! named after containerd's own typed settings (`[grpc]`, `[debug]`..., whose types
+//! [`crate::fields`] checks) and every table under `[plugins]` that belongs to the CRI plugins
+//! (`cri`, `io.containerd.grpc.v1.cri`, `io.containerd.cri.v1.images`) but their runtimes,
+//! keeps only the header of other plugins' tables (their names matter to 1.x), and blanks every
+//! other table, and every comment line, down to its line break. Lines and columns of what is
+//! kept stay where they were, so every position in a message is right. The scan checks the
+//! blanked tables as TOML 1.0 itself, and gives up (the whole text is then parsed) on what it
+//! does not check.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -168,7 +168,7 @@ impl Hasher for Id {
 }
 
 /// The path `parent` and then `key` (a decoded key, or an array element's number). Two paths
-/// that hash alike can only make the scan give up, never pass what it should not.
+/// that hash alike make the scan give up, never pass what it should not (see [`table`]).
 fn child(parent: u64, key: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = (parent ^ key.len() as u64).wrapping_mul(K);
@@ -190,7 +190,7 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     let b = text.as_bytes();
     // Some 1 table or key per 100 bytes: sized once instead of grown by doubling.
     let mut nodes = Nodes::with_capacity_and_hasher(b.len() / 100, Default::default());
-    let (mut names, mut key) = (HashSet::new(), Vec::new());
+    let (mut names, mut key, mut arrays) = (HashSet::new(), Vec::new(), HashMap::new());
     let mut path = Path {
         b,
         scratch: Vec::new(),
@@ -219,7 +219,7 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
                 if !wanted && (escaped || b[i..after].contains(&b'\t')) {
                     return None;
                 }
-                section = table(&mut nodes, &path, b[i + 1] == b'[')?;
+                section = table(&mut nodes, &mut arrays, &path, b[i + 1] == b'[')?;
                 blank = !wanted;
                 i = line_end(b, after)?;
                 // Another plugin's first table: its header alone, for the plugin's name (1.x
@@ -266,8 +266,9 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     Some(out)
 }
 
-/// Whether a table with this header holds the pin, decides where it goes, or has settings of
-/// containerd's own types: the root's typed tables, `[plugins]` and the CRI plugins' tables,
+/// Whether a table with this header holds the pin, decides where it goes, or is one of
+/// containerd's own typed settings (`[grpc]`, and `[version]`, which every release refuses):
+/// those, `[plugins]` and the CRI plugins' tables,
 /// less the CRI runtimes (`[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.*]`).
 fn wanted(path: &Path) -> bool {
     let first = path.get(0).unwrap_or_default();
@@ -276,9 +277,7 @@ fn wanted(path: &Path) -> bool {
         && path.is(2, "containerd")
         && path.is(3, "runtimes");
     is_plugins(first) && !runtime && path.get(1).is_none_or(is_cri)
-        || crate::fields::TABLES
-            .iter()
-            .any(|t| first.eq_ignore_ascii_case(t.as_bytes()))
+        || crate::fields::is_setting(first)
 }
 
 /// `plugins`, in any case (`PLUGINS` too: a key in another case must be seen, by `dialect`).
@@ -293,19 +292,37 @@ fn is_cri(key: &[u8]) -> bool {
 
 /// Records the header `path` (`[[path]]` when `array`): the hash of the table it opens, or
 /// `None` where TOML forbids it (a table defined twice, a key's path, an array's name).
-fn table(nodes: &mut Nodes, path: &Path, array: bool) -> Option<u64> {
-    let mut at = 0u64;
+/// `arrays` holds each array of tables' path as written, for an array's hash is the one a
+/// collision could pass through (any other collision makes the scan give up).
+fn table(
+    nodes: &mut Nodes,
+    arrays: &mut HashMap<u64, Vec<u8>>,
+    path: &Path,
+    array: bool,
+) -> Option<u64> {
+    let (mut at, mut written) = (0u64, Vec::new());
     for k in 0..path.len() {
         at = child(at, path.get(k)?);
+        if !arrays.is_empty() || array {
+            written.extend_from_slice(path.get(k)?);
+            written.push(0xff); // never in UTF-8
+        }
+        if arrays.get(&at).is_some_and(|w| *w != written) {
+            return None;
+        }
         let last = k + 1 == path.len();
         let new = !nodes.contains_key(&at);
         let node = nodes.entry(at).or_insert(Node::Implicit);
         match (*node, last, array) {
             (Node::Implicit | Node::Table, false, _) => {}
-            (Node::Array(n), false, _) => at = child(at, &n.to_le_bytes()),
+            (Node::Array(n), false, _) => {
+                at = child(at, &n.to_le_bytes());
+                written.extend_from_slice(&n.to_le_bytes());
+            }
             (Node::Implicit, true, false) => *node = Node::Table,
             (Node::Implicit, true, true) if new => {
                 *node = Node::Array(1);
+                arrays.insert(at, written.clone());
                 at = child(at, &1u64.to_le_bytes());
             }
             (Node::Array(n), true, true) => {
@@ -771,8 +788,31 @@ mod tests {
             "[x] # \u{7f}\n",
             "[x.\tb]\n",         // a tab in a blanked header (1.x refuses it)
             "[x.\"\\u0062\"]\n", // an escape in a blanked header (1.x does not decode it)
+            // Two paths that hash alike, one an array of tables: the array's path is compared.
+            "[['umenhtij//Op2]Gy']]\n[AAAAAAAABBBBBBBB.x]\n[[AAAAAAAABBBBBBBB]]\n",
         ] {
             assert!(reduce(text).is_none(), "{text:?}");
+        }
+    }
+
+    /// A table named after one of containerd's own settings is kept, whatever the setting's
+    /// type: `[version]` makes every release refuse the file, and the whole parse must see it.
+    #[test]
+    fn tables_named_after_settings_are_kept() {
+        for name in [
+            "version",
+            "Version.x",
+            "disabled_plugins",
+            "[imports]",
+            "oom_score",
+        ] {
+            let text = format!("[{name}]\n[x]\na = 1\n");
+            let r = reduce(&text).unwrap();
+            assert!(
+                r.text.starts_with(&format!("[{name}]\n")),
+                "{name}: {:?}",
+                r.text
+            );
         }
     }
 

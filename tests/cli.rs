@@ -393,6 +393,17 @@ fn release_from_version_is_kept_until_the_file_changes() {
     fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
     run("config.toml", &cache);
     assert_eq!(runs(), 4);
+
+    // A wrapper (a link to a file of another name, as snap's is) keeps its identity across an
+    // upgrade of what it starts: it is run every time.
+    let wrapper = root.join("snap");
+    fs::rename(&containerd, &wrapper).unwrap();
+    std::os::unix::fs::symlink(&wrapper, &containerd).unwrap();
+    let cache = root.join("cache-wrapper");
+    for n in [5, 6] {
+        assert_eq!(run("config.toml", &cache).1, "2.1.4");
+        assert_eq!(runs(), n);
+    }
 }
 
 /// `completions` for each shell, `man`, and an example in every subcommand's help.

@@ -163,8 +163,8 @@ fn detect_release() -> Option<Release> {
         ));
         return Some(release);
     }
-    let identity = disk::binary_identity(&bin)?;
-    if let Some(release) = disk::cached_release(&identity) {
+    let identity = disk::binary_identity(&bin);
+    if let Some(release) = identity.as_deref().and_then(disk::cached_release) {
         trace(format_args!(
             "containerd release {release}, from `{} --version` earlier since boot (unchanged since)",
             bin.display()
@@ -180,7 +180,9 @@ fn detect_release() -> Option<Release> {
         "containerd release {release}, from `{} --version`",
         bin.display()
     ));
-    let _ = LEARNT.set((identity, release));
+    if let Some(identity) = identity {
+        let _ = LEARNT.set((identity, release));
+    }
     Some(release)
 }
 

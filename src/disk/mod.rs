@@ -137,9 +137,14 @@ fn release_cache() -> std::path::PathBuf {
 
 /// What tells one containerd binary from another: its real path, device, inode, size, and
 /// modification and change times (any rewrite, replacement or `touch` changes one of them).
+/// `None` (nothing is cached) when the real file is not named `containerd`: a wrapper such as
+/// snap's keeps its identity when the containerd it starts is upgraded.
 pub fn binary_identity(bin: &std::path::Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let real = std::fs::canonicalize(bin).ok()?;
+    if real.file_name()? != "containerd" {
+        return None;
+    }
     let m = std::fs::metadata(&real).ok()?;
     Some(format!(
         "{}\t{}:{}:{}:{}.{}:{}.{}",
@@ -157,13 +162,7 @@ pub fn binary_identity(bin: &std::path::Path) -> Option<String> {
 /// The release cached for the binary with `identity` (see [`remember_release`]), when the
 /// cache belongs to root or to this user and no one else can write it.
 pub fn cached_release(identity: &str) -> Option<crate::Release> {
-    use std::os::unix::fs::MetadataExt;
     let file = release_cache();
-    let me = std::fs::metadata("/proc/self").ok()?.uid();
-    let trusted = |p: &std::path::Path| {
-        std::fs::symlink_metadata(p)
-            .is_ok_and(|m| (m.uid() == 0 || m.uid() == me) && m.mode() & 0o022 == 0)
-    };
     if !trusted(&file) || !trusted(file.parent()?) {
         return None;
     }
@@ -174,20 +173,40 @@ pub fn cached_release(identity: &str) -> Option<crate::Release> {
         .flatten()
 }
 
+/// Whether `path` (not followed if a link) belongs to root or to this user and no one else can
+/// write it.
+fn trusted(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return false;
+    };
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| (m.uid() == 0 || m.uid() == me) && m.mode() & 0o022 == 0)
+}
+
 /// Keeps `release` as the answer of the binary with `identity` until the next boot; nothing
-/// when the cache cannot be written (not root, no `/run`). Written whole, then renamed.
+/// when the cache cannot be written (not root, no `/run`) or its directory is not
+/// [`trusted`]. Written whole to a new file (never through a link), then renamed.
 pub fn remember_release(identity: &str, release: crate::Release) {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let file = release_cache();
     let Some(dir) = file.parent() else { return };
     let _ = std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
         .create(dir);
+    if !trusted(dir) {
+        return;
+    }
     let temp = dir.join(format!(".containerd-release.{}", std::process::id()));
-    if std::fs::write(&temp, format!("{identity}\t{release}\n")).is_ok()
-        && std::fs::rename(&temp, &file).is_err()
-    {
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&temp)
+        .and_then(|mut f| f.write_all(format!("{identity}\t{release}\n").as_bytes()));
+    if written.is_err() || std::fs::rename(&temp, &file).is_err() {
         let _ = std::fs::remove_file(&temp);
     }
 }
