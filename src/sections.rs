@@ -300,29 +300,41 @@ fn table(
     path: &Path,
     array: bool,
 ) -> Option<u64> {
-    let (mut at, mut written) = (0u64, Vec::new());
+    // The arrays' elements the path goes through: (its key's index, the element).
+    let mut elements: Vec<(usize, u64)> = Vec::new();
+    // The path up to key `k` as written: its keys, and the elements it goes through.
+    let written = |k: usize, elements: &[(usize, u64)]| -> Option<Vec<u8>> {
+        let mut w = Vec::new();
+        for j in 0..=k {
+            w.extend_from_slice(path.get(j)?);
+            w.push(0xff); // never in UTF-8
+            if let Some((_, n)) = elements.iter().find(|(at, _)| *at == j) {
+                w.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        Some(w)
+    };
+    let mut at = 0u64;
     for k in 0..path.len() {
         at = child(at, path.get(k)?);
-        if !arrays.is_empty() || array {
-            written.extend_from_slice(path.get(k)?);
-            written.push(0xff); // never in UTF-8
-        }
-        if arrays.get(&at).is_some_and(|w| *w != written) {
-            return None;
-        }
         let last = k + 1 == path.len();
         let new = !nodes.contains_key(&at);
         let node = nodes.entry(at).or_insert(Node::Implicit);
+        if let Node::Array(_) = node
+            && arrays.get(&at) != Some(&written(k, &elements)?)
+        {
+            return None;
+        }
         match (*node, last, array) {
             (Node::Implicit | Node::Table, false, _) => {}
             (Node::Array(n), false, _) => {
+                elements.push((k, n));
                 at = child(at, &n.to_le_bytes());
-                written.extend_from_slice(&n.to_le_bytes());
             }
             (Node::Implicit, true, false) => *node = Node::Table,
             (Node::Implicit, true, true) if new => {
                 *node = Node::Array(1);
-                arrays.insert(at, written.clone());
+                arrays.insert(at, written(k, &elements)?);
                 at = child(at, &1u64.to_le_bytes());
             }
             (Node::Array(n), true, true) => {
