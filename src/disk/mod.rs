@@ -186,7 +186,8 @@ fn trusted(path: &std::path::Path) -> bool {
 
 /// Keeps `release` as the answer of the binary with `identity` until the next boot; nothing
 /// when the cache cannot be written (not root, no `/run`) or its directory is not
-/// [`trusted`]. Written whole to a new file (never through a link), then renamed.
+/// trusted (root's or this user's, and no one else can write it). Written whole to a new file
+/// (never through a link), then renamed.
 pub fn remember_release(identity: &str, release: crate::Release) {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
