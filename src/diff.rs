@@ -20,7 +20,7 @@ fn around_changes<'a>(old: &'a str, new: &'a str) -> (usize, &'a str, &'a str) {
             cut = line_start(o, cut - 1);
         }
     }
-    let skip = o[..cut].iter().filter(|&&c| c == b'\n').count();
+    let skip = crate::config::breaks(&o[..cut]);
     let (o, n) = (&o[cut..], &n[cut..]);
     // The whole lines shared behind, not reaching into those still shared in front (a pure
     // insertion or deletion can match the same lines from both ends), less CONTEXT of them.

@@ -87,8 +87,7 @@ pub(crate) fn may_import(text: &str) -> bool {
         }
         finder.find(lower).is_some()
     });
-    let has = |needle: &[u8]| memchr::memmem::find(b, needle).is_some();
-    found || has(b"\\u") || has(b"\\U")
+    found || crate::config::has(text, "\\u") || crate::config::has(text, "\\U")
 }
 
 /// `text` with `path` appended to its root `imports` array (created after the root keys, before

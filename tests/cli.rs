@@ -6,6 +6,7 @@ mod common;
 use common::{cases, copy_tree, pausectl};
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const REF: &str = "registry.local:5000/pause:3.10";
@@ -253,6 +254,31 @@ fn auto_detects_the_release_from_path() {
     assert_eq!(json(&out)["image"], serde_json::Value::Null);
 }
 
+/// `bin/containerd`, a script that says it is 2.1.4 and adds a line to `ran` each time it
+/// runs: the script and `ran`.
+fn fake_containerd(bin: &std::path::Path, ran: &std::path::Path) -> (PathBuf, PathBuf) {
+    fs::create_dir_all(bin).unwrap();
+    let containerd = bin.join("containerd");
+    let script = format!(
+        "#!/bin/sh\necho x >> '{}'\necho 'containerd github.com/containerd/containerd/v2 v2.1.4 x'\n",
+        ran.display()
+    );
+    fs::write(&containerd, script).unwrap();
+    fs::set_permissions(&containerd, fs::Permissions::from_mode(0o755)).unwrap();
+    (containerd, ran.to_path_buf())
+}
+
+/// Gives `file` a modification time a minute from now, as a replaced binary would have.
+fn modified_later(file: &std::path::Path) {
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    fs::File::options()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+}
+
 /// A containerd that dpkg installed: its release comes from dpkg's database (DPKG_ADMINDIR),
 /// and the binary is not run; once the file is newer than the package's file list (replaced
 /// by hand), or not the file the package lists, it is run again.
@@ -262,15 +288,7 @@ fn release_from_dpkg_without_running_containerd() {
     let root = dir.path();
     fs::write(root.join("config.toml"), "version = 2\n").unwrap();
     let bin = root.join("usr/bin");
-    fs::create_dir_all(&bin).unwrap();
-    let containerd = bin.join("containerd");
-    let ran = root.join("ran");
-    let script = format!(
-        "#!/bin/sh\n: > '{}'\necho 'containerd github.com/containerd/containerd/v2 v2.1.4 x'\n",
-        ran.display()
-    );
-    fs::write(&containerd, script).unwrap();
-    fs::set_permissions(&containerd, fs::Permissions::from_mode(0o755)).unwrap();
+    let (containerd, ran) = fake_containerd(&bin, &root.join("ran"));
     let admin = root.join("dpkg");
     fs::create_dir_all(admin.join("info")).unwrap();
     fs::write(
@@ -308,13 +326,7 @@ fn release_from_dpkg_without_running_containerd() {
 
     // The package's file, replaced after the install: run it.
     fs::write(&list, format!("{}\n", containerd.display())).unwrap();
-    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
-    fs::File::options()
-        .write(true)
-        .open(&containerd)
-        .unwrap()
-        .set_modified(later)
-        .unwrap();
+    modified_later(&containerd);
     assert_eq!(show(&admin).0, "2.1.4");
     assert!(ran.exists());
 }
@@ -330,16 +342,8 @@ fn release_from_version_is_kept_until_the_file_changes() {
     fs::write(root.join("config.toml"), "version = 2\n").unwrap();
     fs::write(root.join("bad.toml"), "version = \n").unwrap();
     let (bin, admin, cache) = (root.join("bin"), root.join("dpkg"), root.join("cache"));
-    fs::create_dir_all(&bin).unwrap();
     fs::create_dir_all(admin.join("info")).unwrap();
-    let containerd = bin.join("containerd");
-    let ran = root.join("ran");
-    let script = format!(
-        "#!/bin/sh\necho x >> '{}'\necho 'containerd github.com/containerd/containerd/v2 v2.1.4 x'\n",
-        ran.display()
-    );
-    fs::write(&containerd, script).unwrap();
-    fs::set_permissions(&containerd, fs::Permissions::from_mode(0o755)).unwrap();
+    let (containerd, ran) = fake_containerd(&bin, &root.join("ran"));
     let run = |config: &str, cache: &std::path::Path| {
         let out = Command::new(env!("CARGO_BIN_EXE_pausectl"))
             .env(common::NO_VERIFY, "1")
@@ -376,13 +380,7 @@ fn release_from_version_is_kept_until_the_file_changes() {
     assert_eq!(runs(), 2, "containerd was run again");
 
     // Replaced (a newer modification time): run again.
-    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
-    fs::File::options()
-        .write(true)
-        .open(&containerd)
-        .unwrap()
-        .set_modified(later)
-        .unwrap();
+    modified_later(&containerd);
     assert_eq!(run("config.toml", &cache).1, "2.1.4");
     assert_eq!(runs(), 3);
     run("config.toml", &cache);
