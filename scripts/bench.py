@@ -14,8 +14,9 @@ per-round ratios of CPU time (a round's two runs saw the same machine).
 With STATIC_PAUSECTL (a static build), the default configs once more with that binary.
 
 With CONTAINERD (a containerd binary), last rows: a node with that containerd first on PATH
-and no --containerd-version, so that pausectl finds the release itself (by running it, from
-what an earlier run kept, or from dpkg's database).
+and no --containerd-version, so that pausectl finds the release itself (read from the binary;
+for a build it cannot read, by running it, from what an earlier run kept, or from dpkg's
+database).
 """
 import os
 import pathlib
@@ -163,23 +164,37 @@ def main():
         if STATIC and "default" in name:
             bench(f"{name}, static binary", text, release, old, STATIC, out)
     if containerd:
-        # A node with containerd 2.1 on PATH and no --containerd-version: pausectl runs
-        # `containerd --version` (an empty dpkg database), or, where dpkg's database says a
-        # package installed that file (one written here, as dpkg keeps it), reads the version.
-        path = f"{pathlib.Path(containerd).parent}:/usr/bin:/bin"
+        # A node with containerd 2.1 on PATH and no --containerd-version: pausectl reads the
+        # version from the binary's file.
         empty, db = out / "dpkg-empty", out / "dpkg"
         (empty / "info").mkdir(parents=True, exist_ok=True)
+        bench("real node, containerd 2.1 on PATH, no flag (release read from its file)",
+              default("2.1"), "2.1", "registry.k8s.io/pause:3.10", pausectl, out,
+              f"{pathlib.Path(containerd).parent}:/usr/bin:/bin", empty)
+        # A build it cannot read (as Docker's containerd.io, whose version package names
+        # another path): a copy whose Go build info names another main package. pausectl runs
+        # its `--version` (an empty dpkg database), or reads what an earlier run kept, or,
+        # where dpkg's database says a package installed that file (one written here, as dpkg
+        # keeps it), the package's version.
+        other = out / "unreadable"
+        other.mkdir(exist_ok=True)
+        binary = pathlib.Path(containerd).read_bytes()
+        info = binary.index(b"\xff Go buildinf:")
+        at = binary.index(b"/cmd/containerd\n", info)
+        patched = binary[:at] + b"/cmd/containerX\n" + binary[at + 16:]
+        (other / "containerd").write_bytes(patched)
+        os.chmod(other / "containerd", 0o755)
+        path = f"{other}:/usr/bin:/bin"
         (db / "info").mkdir(parents=True, exist_ok=True)
-        (db / "info/containerd.list").write_text(f"/.\n/usr\n{os.path.realpath(containerd)}\n")
+        (db / "info/containerd.list").write_text(f"/.\n/usr\n{other / 'containerd'}\n")
         (db / "status").write_text(
             "Package: containerd\nStatus: install ok installed\nVersion: 2.1.9~ds1-5\n")
-        bench("real node, containerd 2.1 on PATH, no flag, first run since boot", default("2.1"),
-              "2.1", "registry.k8s.io/pause:3.10", pausectl, out, path, empty)
+        bench("a build it cannot read, first run since boot (runs `containerd --version`)",
+              default("2.1"), "2.1", "registry.k8s.io/pause:3.10", pausectl, out, path, empty)
         shutil.rmtree(out / "cache", ignore_errors=True)
         bench("the same, later runs (the release kept since the first)", default("2.1"), "2.1",
               "registry.k8s.io/pause:3.10", pausectl, out, path, empty, out / "cache")
-        bench("the same, containerd installed by dpkg", default("2.1"), "2.1",
+        bench("the same, installed by dpkg", default("2.1"), "2.1",
               "registry.k8s.io/pause:3.10", pausectl, out, path, db)
-
 
 main()

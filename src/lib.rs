@@ -11,6 +11,7 @@ pub mod diff;
 pub mod disk;
 mod facts;
 mod fields;
+mod gobinary;
 mod goglob;
 pub mod imports;
 mod inspect;

@@ -261,8 +261,9 @@ fn inputs() -> Vec<Input> {
     all
 }
 
-#[test]
-fn pausectl_agrees_with_real_containerd() {
+/// The real builds; `None` (the test says SKIPPED) when there are none, which fails instead
+/// under `PAUSECTL_REQUIRE_CONTAINERD=1` (CI).
+fn builds_or_skip(test: &str) -> Option<Vec<Build>> {
     let builds = builds();
     if builds.is_empty() {
         let required = std::env::var("PAUSECTL_REQUIRE_CONTAINERD").as_deref() == Ok("1");
@@ -270,9 +271,19 @@ fn pausectl_agrees_with_real_containerd() {
             !required,
             "PAUSECTL_REQUIRE_CONTAINERD=1 but no containerd builds were found"
         );
-        say("SKIPPED: no containerd builds in target/containerd; run scripts/fetch-containerd.sh");
-        return;
+        say(&format!(
+            "SKIPPED {test}: no containerd builds in target/containerd; run scripts/fetch-containerd.sh"
+        ));
+        return None;
     }
+    Some(builds)
+}
+
+#[test]
+fn pausectl_agrees_with_real_containerd() {
+    let Some(builds) = builds_or_skip("pausectl_agrees_with_real_containerd") else {
+        return;
+    };
     let names: Vec<String> = builds.iter().map(|b| b.release.to_string()).collect();
     say(&format!("containerd releases: {}", names.join(", ")));
 
@@ -414,16 +425,9 @@ fn pausectl_agrees_with_real_containerd() {
 /// nothing and makes no backup.
 #[test]
 fn backup_under_a_conf_d_glob_is_never_loaded() {
-    let builds = builds();
-    if builds.is_empty() {
-        let required = std::env::var("PAUSECTL_REQUIRE_CONTAINERD").as_deref() == Ok("1");
-        assert!(
-            !required,
-            "PAUSECTL_REQUIRE_CONTAINERD=1 but no containerd builds were found"
-        );
-        say("SKIPPED backup_under_a_conf_d_glob_is_never_loaded: no containerd builds");
+    let Some(builds) = builds_or_skip("backup_under_a_conf_d_glob_is_never_loaded") else {
         return;
-    }
+    };
     for build in &builds {
         let (version, key, old) = if build.release.is_2x() {
             (
@@ -504,5 +508,46 @@ fn backup_under_a_conf_d_glob_is_never_loaded() {
         say(&format!(
             "containerd {r} reports {new} after set --backup under conf.d/*; no file of pausectl's is loaded"
         ));
+    }
+}
+
+/// The release read from each real build's file, without starting it, is the one its
+/// `--version` prints; with a copy of the build on PATH, `show` reports that release, says it
+/// read it from the file, and caches nothing (there is nothing to save).
+#[test]
+fn release_read_from_the_binary_is_what_version_prints() {
+    let Some(builds) = builds_or_skip("release_read_from_the_binary_is_what_version_prints") else {
+        return;
+    };
+    for build in &builds {
+        assert_eq!(
+            pausectl::disk::containerd_release_from_binary(&build.bin),
+            Some(build.release),
+            "{}",
+            build.bin.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("bin")).unwrap();
+        let copy = dir.path().join("bin/containerd");
+        fs::copy(&build.bin, &copy).unwrap();
+        fs::write(dir.path().join("config.toml"), "version = 2\n").unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pausectl"))
+            .env("PATH", dir.path().join("bin"))
+            .env("PAUSECTL_CACHE_DIR", dir.path().join("cache"))
+            .env("DPKG_ADMINDIR", dir.path().join("no-dpkg"))
+            .args(["-v", "show", "--json", "--config", "config.toml"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let trace = String::from_utf8_lossy(&out.stderr);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            json["containerd_version"],
+            build.release.to_string(),
+            "{trace}"
+        );
+        assert!(trace.contains("read from its file"), "{trace}");
+        // Nothing was cached: the binary is read again on every run.
+        assert!(!dir.path().join("cache").exists(), "{trace}");
     }
 }

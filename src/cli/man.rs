@@ -48,7 +48,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "PATH",
-        "--containerd-version auto (the default) takes the first containerd on PATH: the version of the dpkg package (containerd, containerd.io) that installed that file, when it has not changed since; else what it said to --version in an earlier run since boot, when that file has not changed since; else what it says to --version. With none, the release is unknown.",
+        "--containerd-version auto (the default) takes the first containerd on PATH: the version its --version prints, read from the binary's file without starting it, when that is beyond doubt; else the version of the dpkg package (containerd, containerd.io) that installed that file, when it has not changed since; else what it said to --version in an earlier run since boot, when that file has not changed since; else what it says to --version. With none, the release is unknown.",
     ),
     (
         "DPKG_ADMINDIR",

@@ -188,7 +188,7 @@ struct ShowArgs {
 
 #[derive(Args, Clone)]
 struct Common {
-    /// The containerd release that reads the file: auto (the containerd on PATH: the version dpkg installed, or its `--version`), or X.Y[.Z]
+    /// The containerd release that reads the file: auto (the containerd on PATH: the version its `--version` prints, read from its file, or dpkg's), or X.Y[.Z]
     #[arg(
         long,
         value_name = "auto|X.Y[.Z]",

@@ -212,6 +212,18 @@ pub fn remember_release(identity: &str, release: crate::Release) {
     }
 }
 
+/// The release `bin` prints with `--version`, read from its file without starting it
+/// (see `gobinary`); `None` when that cannot be done without doubt.
+pub fn containerd_release_from_binary(bin: &std::path::Path) -> Option<crate::Release> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(bin).ok()?;
+    crate::gobinary::release(|at, len| {
+        let mut buf = vec![0; len];
+        file.read_exact_at(&mut buf, at).ok()?;
+        Some(buf)
+    })
+}
+
 /// containerd's release from dpkg's database, without running it: when `bin` is the file that
 /// the `containerd` or `containerd.io` package installed, not changed since (not newer than the
 /// package's file list), that package's version, and the package's name. dpkg's own
