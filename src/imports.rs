@@ -72,22 +72,27 @@ pub(crate) fn root_section(text: &str) -> &str {
 /// Whether `text` can have an `imports` key: without the word, or an escape in a quoted key
 /// that could spell it, it cannot, and parsing it to look would be wasted.
 pub(crate) fn may_import(text: &str) -> bool {
-    // In any case: Go's decoders fold it (`IMPORTS` is read by every release).
-    // Folded a block at a time (blocks overlap by the word's length less one), then one search
-    // per block: far faster than checking each `i`. `| 0x20` folds exactly the letters of
-    // `imports` (only `I` and `i` become `i`, and so on), and vectorises.
+    // In any case: Go's decoders fold it (`IMPORTS` is read by every release). An escape
+    // (`\u`, `\U`) in a quoted key could spell it too.
+    // Folded a block at a time (blocks overlap by the word's length less one), then searched
+    // while the block is in cache: far faster than checking each `i`. `| 0x20` folds exactly
+    // the letters of `imports` (only `I` and `i` become `i`, and so on), and `\` to `|`: a
+    // `|u` found means an escape may be there (or a `|`: then the caller parses to know).
     const BLOCK: usize = 1 << 16;
-    let (b, finder) = (text.as_bytes(), memchr::memmem::Finder::new(b"imports"));
+    let b = text.as_bytes();
+    let (word, escape) = (
+        memchr::memmem::Finder::new(b"imports"),
+        memchr::memmem::Finder::new(b"|u"),
+    );
     let mut lower = vec![0; BLOCK.min(b.len()) + 6];
-    let found = (0..b.len()).step_by(BLOCK).any(|start| {
+    (0..b.len()).step_by(BLOCK).any(|start| {
         let block = &b[start.saturating_sub(6)..(start + BLOCK).min(b.len())];
         let lower = &mut lower[..block.len()];
         for (l, c) in lower.iter_mut().zip(block) {
             *l = c | 0x20;
         }
-        finder.find(lower).is_some()
-    });
-    found || crate::config::has(text, "\\u") || crate::config::has(text, "\\U")
+        word.find(lower).is_some() || escape.find(lower).is_some()
+    })
 }
 
 /// `text` with `path` appended to its root `imports` array (created after the root keys, before
@@ -309,6 +314,13 @@ mod may_import_tests {
             assert!(may_import(&format!("{}IMPORTS = []", "#".repeat(at))));
         }
         assert!(!may_import(&"impo rts import ".repeat(20_000)));
+        // An escape anywhere, across blocks too, as `\u` or `\U`; none where there is none.
+        for at in [(1 << 16) - 2, (1 << 16) - 1, 1 << 16] {
+            for escape in ["\\u", "\\U"] {
+                assert!(may_import(&format!("{}{escape}0069", "#".repeat(at))));
+            }
+        }
+        assert!(!may_import(&"a = '\\n \\t \\x u U |'\n".repeat(10_000)));
         // The escaped spelling really is `imports`, and is followed.
         let (dir, text) = (
             tempfile::tempdir().unwrap(),

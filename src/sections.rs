@@ -140,15 +140,17 @@ enum Node {
     /// A table with a header of its own.
     Table,
     /// An array of tables, with its number of elements.
-    Array(u64),
-    /// A key of a blanked table.
-    Value,
+    Array(u32),
     /// The first part of a key of a kept table (toml_edit checks the rest).
     Kept,
 }
 
 /// Key paths by their hash ([`child`]), which the map uses as it is.
-type Nodes = HashMap<u64, Node, BuildHasherDefault<Id>>;
+type Nodes = HashMap<u64, Node, Fast>;
+
+/// The hasher of the scan's maps: a hash ([`child`]) taken as it is, bytes hashed by
+/// [`child`] (not SipHash, whose cost showed at every header).
+type Fast = BuildHasherDefault<Id>;
 
 #[derive(Default)]
 struct Id(u64);
@@ -158,9 +160,7 @@ impl Hasher for Id {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
+        self.0 = child(self.0, bytes);
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
@@ -189,8 +189,13 @@ fn child(parent: u64, key: &[u8]) -> u64 {
 fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     let b = text.as_bytes();
     // Some 1 table or key per 100 bytes: sized once instead of grown by doubling.
-    let mut nodes = Nodes::with_capacity_and_hasher(b.len() / 100, Default::default());
-    let (mut names, mut key, mut arrays) = (HashSet::new(), Vec::new(), HashMap::new());
+    // Tables (a header's path and the tables it names) and the keys of blanked tables, apart:
+    // the keys are most of them, and a set of hashes holds them in a third of the memory.
+    let mut nodes = Nodes::with_capacity_and_hasher(b.len() / 400, Default::default());
+    let mut values: HashSet<u64, Fast> =
+        HashSet::with_capacity_and_hasher(b.len() / 100, Fast::default());
+    let mut names: HashSet<Vec<u8>, Fast> = HashSet::default();
+    let (mut key, mut arrays) = (Vec::new(), HashMap::default());
     let mut path = Path {
         b,
         scratch: Vec::new(),
@@ -219,7 +224,7 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
                 if !wanted && (escaped || b[i..after].contains(&b'\t')) {
                     return None;
                 }
-                section = table(&mut nodes, &mut arrays, &path, b[i + 1] == b'[')?;
+                section = table(&mut nodes, &values, &mut arrays, &path, b[i + 1] == b'[')?;
                 blank = !wanted;
                 i = line_end(b, after)?;
                 // Another plugin's first table: its header alone, for the plugin's name (1.x
@@ -244,12 +249,13 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
                 let at = child(section, found.bytes(b, &key));
                 if blank {
                     let eq = spaces(b, end);
-                    if nodes.insert(at, Node::Value).is_some() || b.get(eq) != Some(&b'=') {
+                    if nodes.contains_key(&at) || !values.insert(at) || b.get(eq) != Some(&b'=') {
                         return None;
                     }
                     i = value(b, spaces(b, eq + 1), 0)?;
                 } else {
-                    if *nodes.entry(at).or_insert(Node::Kept) != Node::Kept {
+                    if values.contains(&at) || *nodes.entry(at).or_insert(Node::Kept) != Node::Kept
+                    {
                         return None;
                     }
                     i = rest_of_statement(b, end)?;
@@ -296,7 +302,8 @@ fn is_cri(key: &[u8]) -> bool {
 /// collision could pass through (any other collision makes the scan give up).
 fn table(
     nodes: &mut Nodes,
-    arrays: &mut HashMap<u64, Vec<u8>>,
+    values: &HashSet<u64, Fast>,
+    arrays: &mut HashMap<u64, Vec<u8>, Fast>,
     path: &Path,
     array: bool,
 ) -> Option<u64> {
@@ -319,6 +326,10 @@ fn table(
         at = child(at, path.get(k)?);
         let last = k + 1 == path.len();
         let new = !nodes.contains_key(&at);
+        // A table where a blanked table has a key (a node is never both).
+        if new && values.contains(&at) {
+            return None;
+        }
         let node = nodes.entry(at).or_insert(Node::Implicit);
         if let Node::Array(_) = node
             && arrays.get(&at) != Some(&written(k, &elements)?)
@@ -328,8 +339,8 @@ fn table(
         match (*node, last, array) {
             (Node::Implicit | Node::Table, false, _) => {}
             (Node::Array(n), false, _) => {
-                elements.push((k, n));
-                at = child(at, &n.to_le_bytes());
+                elements.push((k, u64::from(n)));
+                at = child(at, &u64::from(n).to_le_bytes());
             }
             (Node::Implicit, true, false) => *node = Node::Table,
             (Node::Implicit, true, true) if new => {
@@ -338,8 +349,9 @@ fn table(
                 at = child(at, &1u64.to_le_bytes());
             }
             (Node::Array(n), true, true) => {
-                *node = Node::Array(n + 1);
-                at = child(at, &(n + 1).to_le_bytes());
+                let n = n.checked_add(1)?;
+                *node = Node::Array(n);
+                at = child(at, &u64::from(n).to_le_bytes());
             }
             _ => return None,
         }

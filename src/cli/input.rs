@@ -132,8 +132,8 @@ pub(super) fn chain(source: &Source, input: &mut Input, release: Option<Release>
             });
         }
     };
-    let mut chain = disk::load(path, &text, release)?;
-    chain.files[0] = (input.label.clone(), text);
+    let mut chain = disk::load(path, text, release)?;
+    chain.files[0].0 = input.label.clone();
     for (file, text) in &chain.files[1..] {
         trace(format_args!("imports `{file}`: {} bytes", text.len()));
     }

@@ -237,9 +237,8 @@ pub(super) fn unchanged(
     // is locked as well.
     let locks = lock_other_dirs(targets, held)?;
     for t in targets {
-        let now = std::fs::read(&t.path).ok();
         let file = &files[t.index];
-        if !file.created && now.as_deref() != Some(file.old.as_bytes()) {
+        if !file.created && !disk::holds(&t.path, file.old.as_bytes()) {
             return Err(ChangedMeanwhile(file.path.clone()).into());
         }
     }

@@ -252,23 +252,29 @@ pub fn loaded_by<'a>(entries: &'a [(String, String)], path: &Path) -> Option<&'a
     })
 }
 
-/// Loads the chain that starts at `main` (its path as given to containerd, and its text).
-pub fn load(main: &Path, main_text: &str, release: Option<Release>) -> Result<Chain, ImportError> {
+/// Loads the chain that starts at `main` (its path as given to containerd, and its text, which
+/// the chain's first file holds: a `String` is moved there, not copied).
+pub fn load(
+    main: &Path,
+    main_text: impl Into<String>,
+    release: Option<Release>,
+) -> Result<Chain, ImportError> {
     load_with(main, main_text, release, &[])
 }
 
 /// Like [`load`], as if the files in `overlay` (cleaned paths and texts) existed.
 pub fn load_with(
     main: &Path,
-    main_text: &str,
+    main_text: impl Into<String>,
     release: Option<Release>,
     overlay: &[(String, String)],
 ) -> Result<Chain, ImportError> {
+    let main_text = main_text.into();
     let main = main.to_string_lossy().into_owned();
     let mut chain = Chain::default();
     let mut seen = vec![main.clone()];
-    let mut pending = resolve(&main, main_text, release, overlay, &mut chain)?;
-    chain.files.push((main.clone(), main_text.to_string()));
+    let mut pending = resolve(&main, &main_text, release, overlay, &mut chain)?;
+    chain.files.push((main.clone(), main_text));
     while !pending.is_empty() {
         let path = pending.remove(0);
         if seen.contains(&path) {

@@ -44,6 +44,27 @@ fn read_capped_sized(r: impl io::Read, capacity: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Whether the file at `path` holds exactly `bytes`: compared a block at a time, so that
+/// checking a large config does not hold a second copy of it.
+pub fn holds(path: &std::path::Path, bytes: &[u8]) -> bool {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut block = vec![0; 64 << 10];
+    let mut rest = bytes;
+    loop {
+        match file.read(&mut block) {
+            Ok(0) => return rest.is_empty(),
+            Ok(n) => match rest.strip_prefix(&block[..n]) {
+                Some(r) => rest = r,
+                None => return false,
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
 /// A file's text (bytes that are not UTF-8 replaced), or `None` when it cannot be read.
 fn read_text(path: &str) -> Option<String> {
     read_file(path)
@@ -251,4 +272,27 @@ pub fn containerd_release_from_dpkg(
             let status = read_text(admin.join("status").to_str()?)?;
             crate::Release::from_dpkg_status(&status, package).map(|r| (r, package))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn holds_compares_every_byte_and_the_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text: Vec<u8> = (0..200_000u32).map(|n| (n % 251) as u8).collect();
+        std::fs::write(&path, &text).unwrap();
+        assert!(super::holds(&path, &text));
+        assert!(!super::holds(&path, &text[..text.len() - 1]));
+        assert!(!super::holds(&path, &[&text[..], b"x"].concat()));
+        // A byte changed in the second block, and in the last.
+        for at in [70_000, text.len() - 1] {
+            let mut other = text.clone();
+            other[at] ^= 1;
+            assert!(!super::holds(&path, &other));
+        }
+        assert!(!super::holds(&dir.path().join("missing"), b""));
+        std::fs::write(&path, b"").unwrap();
+        assert!(super::holds(&path, b""));
+    }
 }
