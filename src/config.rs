@@ -241,9 +241,7 @@ pub(crate) fn count(text: &str, needle: &str) -> usize {
 /// The first CR that does not start a CRLF (old Mac line endings): TOML 1.0 and containerd 2.x
 /// refuse them.
 pub(crate) fn bare_cr(raw: &str) -> Option<usize> {
-    raw.match_indices('\r')
-        .map(|(i, _)| i)
-        .find(|&i| !raw[i + 1..].starts_with('\n'))
+    memchr::memchr_iter(b'\r', raw.as_bytes()).find(|&i| raw.as_bytes().get(i + 1) != Some(&b'\n'))
 }
 
 /// Parses a config's text: TOML 1.0, a version containerd reads, and settings of the types it

@@ -34,13 +34,15 @@ pub(super) fn set(req: &SetRequest) -> Result<ExitCode> {
     let diff = render(req, &plan, &changes, to_stderr);
 
     // Every file to write, checked before anything is printed or written.
-    let entries = write::import_entries(&plan.files);
-    let targets = match &input.target {
+    // (Only a run that writes needs the imports: where a backup must not go.)
+    let (targets, entries) = match &input.target {
         Some(main) if req.writes() => {
+            let entries = write::import_entries(&plan.files);
             let backup = req.backup.as_ref().map(|b| b.as_deref());
-            write::targets(&plan.files, &changes, main, backup, &entries, &mut warnings)?
+            let t = write::targets(&plan.files, &changes, main, backup, &entries, &mut warnings)?;
+            (t, entries)
         }
-        _ => Vec::new(),
+        _ => (Vec::new(), Vec::new()),
     };
     let _locks = write::unchanged(&plan.files, &targets, input.lock.as_ref())?;
     if !req.json {

@@ -24,9 +24,10 @@ pub(super) struct Target {
 pub(super) fn import_entries(files: &[FilePlan]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for f in files {
+        let new = f.changed().then(|| imports::entries(&f.new));
         for entry in imports::entries(&f.old)
             .into_iter()
-            .chain(imports::entries(&f.new))
+            .chain(new.into_iter().flatten())
         {
             if !out.iter().any(|(l, e)| *l == f.path && *e == entry) {
                 out.push((f.path.clone(), entry));
