@@ -189,11 +189,12 @@ fn child(parent: u64, key: &[u8]) -> u64 {
 fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     let b = text.as_bytes();
     // Some 1 table or key per 100 bytes: sized once instead of grown by doubling.
-    // Tables (a header's path and the tables it names) and the keys of blanked tables, apart:
-    // the keys are most of them, and a set of hashes holds them in a third of the memory.
+    // The tables (a header's path and the tables it names), and apart, the keys of blanked
+    // tables, most of them: listed, each table's checked for repeats when it ends (`once`),
+    // and all against the tables at the end (`apart`), for a map of them cost a cache miss at
+    // every key. `table_keys`: where the current table's keys start.
     let mut nodes = Nodes::with_capacity_and_hasher(b.len() / 400, Default::default());
-    let mut values: HashSet<u64, Fast> =
-        HashSet::with_capacity_and_hasher(b.len() / 100, Fast::default());
+    let (mut values, mut table_keys) = (Vec::with_capacity(b.len() / 50), 0);
     let mut names: HashSet<Vec<u8>, Fast> = HashSet::default();
     let (mut key, mut arrays) = (Vec::new(), HashMap::default());
     let mut path = Path {
@@ -219,12 +220,16 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
             }
             Some(b'[') => {
                 comments = false;
+                if !once(&mut values[table_keys..]) {
+                    return None;
+                }
+                table_keys = values.len();
                 let (escaped, after) = header(b, i, &mut path)?;
                 let wanted = wanted(&path);
                 if !wanted && (escaped || b[i..after].contains(&b'\t')) {
                     return None;
                 }
-                section = table(&mut nodes, &values, &mut arrays, &path, b[i + 1] == b'[')?;
+                section = table(&mut nodes, &mut arrays, &path, b[i + 1] == b'[')?;
                 blank = !wanted;
                 i = line_end(b, after)?;
                 // Another plugin's first table: its header alone, for the plugin's name (1.x
@@ -249,13 +254,13 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
                 let at = child(section, found.bytes(b, &key));
                 if blank {
                     let eq = spaces(b, end);
-                    if nodes.contains_key(&at) || !values.insert(at) || b.get(eq) != Some(&b'=') {
+                    values.push(at);
+                    if b.get(eq) != Some(&b'=') {
                         return None;
                     }
                     i = value(b, spaces(b, eq + 1), 0)?;
                 } else {
-                    if values.contains(&at) || *nodes.entry(at).or_insert(Node::Kept) != Node::Kept
-                    {
+                    if *nodes.entry(at).or_insert(Node::Kept) != Node::Kept {
                         return None;
                     }
                     i = rest_of_statement(b, end)?;
@@ -269,7 +274,38 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
             None => 0,
         };
     }
-    Some(out)
+    (once(&mut values[table_keys..]) && apart(&values, &nodes)).then_some(out)
+}
+
+/// Whether one table's keys (their paths' hashes) are each there once: pair by pair for a
+/// few, sorted for more. Two that hash alike fail it too, which only sends the file to the
+/// whole parse.
+fn once(keys: &mut [u64]) -> bool {
+    if keys.len() <= 16 {
+        return keys
+            .iter()
+            .enumerate()
+            .all(|(i, k)| !keys[i + 1..].contains(k));
+    }
+    keys.sort_unstable();
+    keys.windows(2).all(|w| w[0] != w[1])
+}
+
+/// Whether no blanked table's key is also a table (a header's path or part of it, whether it
+/// comes before or after the key) or a kept table's key. Each key is first looked up in a
+/// bitmap of the tables' hashes, 16 bits a table, small enough to stay in cache; only the few
+/// it lets through are looked up in the map.
+fn apart(values: &[u64], nodes: &Nodes) -> bool {
+    let bits = (nodes.len() * 16).next_power_of_two().max(64);
+    let mut bitmap = vec![0u64; bits / 64];
+    let slot = |h: u64| ((h as usize) & (bits - 1)) / 64;
+    let bit = |h: u64| 1u64 << (h & 63);
+    for &h in nodes.keys() {
+        bitmap[slot(h)] |= bit(h);
+    }
+    values
+        .iter()
+        .all(|&v| bitmap[slot(v)] & bit(v) == 0 || !nodes.contains_key(&v))
 }
 
 /// Whether a table with this header holds the pin, decides where it goes, or is one of
@@ -302,7 +338,6 @@ fn is_cri(key: &[u8]) -> bool {
 /// collision could pass through (any other collision makes the scan give up).
 fn table(
     nodes: &mut Nodes,
-    values: &HashSet<u64, Fast>,
     arrays: &mut HashMap<u64, Vec<u8>, Fast>,
     path: &Path,
     array: bool,
@@ -326,10 +361,6 @@ fn table(
         at = child(at, path.get(k)?);
         let last = k + 1 == path.len();
         let new = !nodes.contains_key(&at);
-        // A table where a blanked table has a key (a node is never both).
-        if new && values.contains(&at) {
-            return None;
-        }
         let node = nodes.entry(at).or_insert(Node::Implicit);
         if let Node::Array(_) = node
             && arrays.get(&at) != Some(&written(k, &elements)?)
@@ -814,9 +845,21 @@ mod tests {
             "[x.\"\\u0062\"]\n", // an escape in a blanked header (1.x does not decode it)
             // Two paths that hash alike, one an array of tables: the array's path is compared.
             "[['umenhtij//Op2]Gy']]\n[AAAAAAAABBBBBBBB.x]\n[[AAAAAAAABBBBBBBB]]\n",
+            "[x]\na = 1\n[x.a.b]\n", // a table under a key
+            "[x]\na = 1\n[[x.a]]\n",
+            "[[x]]\na = 1\n[x.a]\n", // under an element's key
         ] {
             assert!(reduce(text).is_none(), "{text:?}");
         }
+        // A key twice in a table of many (sorted, not compared pair by pair), wherever it is,
+        // the table last or not; and the same keys in other tables are no repeat.
+        let many: String = (0..40).map(|n| format!("k{n} = {n}\n")).collect();
+        for (dup, after) in [("k0", ""), ("k39", ""), ("k20", "[y]\n")] {
+            let text = format!("[plugins]\n[x]\n{many}{dup} = 1\n{after}");
+            assert!(reduce(&text).is_none(), "{dup} {after}");
+        }
+        let fine = format!("[plugins]\n[x]\n{many}[y]\n{many}[[z]]\n{many}[[z]]\n{many}[x.q]\n");
+        assert!(reduce(&fine).is_some());
     }
 
     /// A table named after one of containerd's own settings is kept, whatever the setting's
