@@ -360,8 +360,11 @@ fn table(
     for k in 0..path.len() {
         at = child(at, path.get(k)?);
         let last = k + 1 == path.len();
-        let new = !nodes.contains_key(&at);
-        let node = nodes.entry(at).or_insert(Node::Implicit);
+        let mut new = false;
+        let node = nodes.entry(at).or_insert_with(|| {
+            new = true;
+            Node::Implicit
+        });
         if let Node::Array(_) = node
             && arrays.get(&at) != Some(&written(k, &elements)?)
         {
