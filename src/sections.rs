@@ -171,11 +171,21 @@ impl Hasher for Id {
 /// that hash alike make the scan give up, never pass what it should not (see [`table`]).
 fn child(parent: u64, key: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mix = |h: u64, word: u64| (h.rotate_left(23) ^ word).wrapping_mul(K);
     let mut h = (parent ^ key.len() as u64).wrapping_mul(K);
-    for chunk in key.chunks(8) {
-        let mut word = [0; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    // Eight bytes at a time, little-endian; the last few zero-padded (byte by byte: a copy of
+    // a length not known cost a call to memcpy).
+    let mut words = key.chunks_exact(8);
+    for word in &mut words {
+        h = mix(h, word.try_into().map_or(0, u64::from_le_bytes));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let last = rest
+            .iter()
+            .rev()
+            .fold(0u64, |w, &byte| (w << 8) | u64::from(byte));
+        h = mix(h, last);
     }
     h ^ (h >> 31)
 }
@@ -406,11 +416,7 @@ fn spaces(b: &[u8], mut i: usize) -> usize {
 fn comment(b: &[u8], i: usize) -> Option<usize> {
     let end = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
     let body = b[i + 1..end].strip_suffix(b"\r").unwrap_or(&b[i + 1..end]);
-    // Folded with `|` and `&`, not searched: no early exit and no branch, so it vectorises.
-    let bad = body.iter().fold(false, |bad, &c| {
-        bad | (c < 0x20) & (c != b'\t') | (c == 0x7f)
-    });
-    (!bad).then_some(i + 1 + body.len())
+    all_plain(body).then_some(i + 1 + body.len())
 }
 
 /// After a statement at `b[i]`: spaces, a comment, then the line's end (the offset of its
@@ -673,11 +679,14 @@ fn plain(c: u8) -> bool {
 fn basic(b: &[u8], i: usize, mut value: Option<&mut Vec<u8>>) -> Option<usize> {
     let mut j = i + 1;
     loop {
-        // A run of bytes that stand for themselves, at once.
-        let run = b[j..]
-            .iter()
-            .take_while(|&&c| c != b'"' && c != b'\\' && plain(c))
-            .count();
+        // A run of bytes that stand for themselves, at once: up to a quote or a backslash
+        // (memchr), then checked.
+        let run = memchr::memchr2(b'"', b'\\', &b[j..])?;
+        let run = if all_plain(&b[j..j + run]) {
+            run
+        } else {
+            b[j..].iter().take_while(|&&c| plain(c)).count()
+        };
         if let Some(v) = value.as_deref_mut() {
             v.extend_from_slice(&b[j..j + run]);
         }
@@ -704,11 +713,14 @@ fn basic(b: &[u8], i: usize, mut value: Option<&mut Vec<u8>>) -> Option<usize> {
 
 /// The one-line literal string at `b[i]`, checked: the offset past it.
 fn literal(b: &[u8], i: usize) -> Option<usize> {
-    let len = b[i + 1..]
-        .iter()
-        .take_while(|&&c| c != b'\'' && plain(c))
-        .count();
-    (b.get(i + 1 + len) == Some(&b'\'')).then_some(i + len + 2)
+    // The closing quote found with memchr, then what is before it checked at once.
+    let len = memchr::memchr(b'\'', &b[i + 1..])?;
+    all_plain(&b[i + 1..i + 1 + len]).then_some(i + len + 2)
+}
+
+/// Whether every byte is [`plain`]: folded with `&`, not searched, so that it vectorises.
+fn all_plain(s: &[u8]) -> bool {
+    s.iter().fold(true, |ok, &c| ok & plain(c))
 }
 
 /// A backslash escape of a basic string: the character and the escape's length.
@@ -843,6 +855,12 @@ mod tests {
             "[x]\na = {\nb = 1}\n", // a line break in an inline table
             "[x]\na = 1 b = 2\n",
             "[x]\na = \"\u{7}\"\n", // a control character
+            "[x]\na = 'a\u{7f}b'\n",
+            "[x]\na = \"a\u{1}b\\n\"\n",
+            // A string left open, a quote on a later line.
+            "[x]\na = 'abc\nb = 'x'\n",
+            "[x]\na = \"abc\nb = \"x\"\n",
+            "[x]\na = \"abc\\\"\nb = \"x\"\n",
             "[x] # \u{7f}\n",
             "[x.\tb]\n",         // a tab in a blanked header (1.x refuses it)
             "[x.\"\\u0062\"]\n", // an escape in a blanked header (1.x does not decode it)
