@@ -236,7 +236,7 @@ fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
                 table_keys = values.len();
                 let (escaped, after) = header(b, i, &mut path)?;
                 let wanted = wanted(&path);
-                if !wanted && (escaped || b[i..after].contains(&b'\t')) {
+                if !wanted && (escaped || memchr::memchr(b'\t', &b[i..after]).is_some()) {
                     return None;
                 }
                 section = table(&mut nodes, &mut arrays, &path, b[i + 1] == b'[')?;
@@ -467,7 +467,7 @@ fn one_key(b: &[u8], i: usize, scratch: &mut Vec<u8>) -> Option<(usize, At)> {
     match *b.get(i)? {
         b'"' if !b[i..].starts_with(b"\"\"\"") => {
             let end = basic(b, i, None)?;
-            if !b[i..end].contains(&b'\\') {
+            if memchr::memchr(b'\\', &b[i..end]).is_none() {
                 return Some((end, At::Text(i + 1, end - 1)));
             }
             let from = scratch.len();
