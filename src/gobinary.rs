@@ -7,9 +7,10 @@
 //! string header (address, length) beside the package's other string variables: `Package`,
 //! which holds the module path unless the build set another, and `Revision`. So: the binary
 //! must be containerd's daemon (its Go build info names `…/cmd/containerd` as the main
-//! package), the header of `Package` must hold that module's path, and every release-shaped
-//! string within two headers of it must name one release whose major version is the module's
-//! (`/v2` for 2.x). Anything else, and the caller runs `--version` as before.
+//! package), the header of `Package` must hold that module's path, and the next header must
+//! hold a strictly shaped release (and the one after it the same release, a commit, or another
+//! package's string), or a commit followed by such a release, whose major version is the
+//! module's (`/v2` for 2.x). Anything else, and the caller runs `--version` as before.
 
 use crate::release::Release;
 
@@ -89,29 +90,56 @@ pub fn release(read_at: impl Fn(u64, usize) -> Option<Vec<u8>>) -> Option<Releas
         if len != module.len() as u64 || string(addr, len).as_deref() != Some(module.as_bytes()) {
             continue;
         }
-        for near in [
-            at.checked_sub(32),
-            at.checked_sub(16),
-            Some(at + 16),
-            Some(at + 32),
-        ] {
-            let Some((addr, len)) = near.and_then(header_at) else {
-                continue;
-            };
-            if !(5..=64).contains(&len) {
-                continue;
+        // `Version` and `Revision` follow `Package`, in either order (measured: Debian's three
+        // builds); what precedes it is another package's.
+        let [next, after] = [at + 16, at + 32].map(|near| {
+            let (addr, len) = header_at(near).unwrap_or((0, 0));
+            match (1..=64).contains(&len).then(|| string(addr, len)).flatten() {
+                Some(s) => Near::of(&s),
+                None => Near::Other,
             }
-            let Some(r) = string(addr, len).and_then(|s| version(&s)) else {
-                continue;
-            };
-            if found.is_some_and(|f| f != r) {
-                return None;
-            }
-            found = Some(r);
+        });
+        let r = match (next, after) {
+            // Version, then Revision (a release too at Debian, or a commit) or another's.
+            (Near::Release(r), Near::Release(r2)) if r != r2 => return None,
+            (Near::Release(r), _) => r,
+            // Revision, a commit, then Version.
+            (Near::Commit, Near::Release(r)) => r,
+            _ => return None,
+        };
+        if found.is_some_and(|f| f != r) {
+            return None;
         }
+        found = Some(r);
     }
     let r = found?;
     (r.is_2x() == module.ends_with("/v2")).then_some(r)
+}
+
+/// What a string beside `Package` is.
+#[derive(Clone, Copy)]
+enum Near {
+    /// A version, strictly shaped ([`version`]).
+    Release(Release),
+    /// A commit (`Revision` of an upstream build): 7 to 40 hex digits, `.m` after them when
+    /// the tree had changes.
+    Commit,
+    /// Anything else: a version containerd would read otherwise (`1.7.24_ce`, `dev`), or
+    /// another package's string.
+    Other,
+}
+
+impl Near {
+    fn of(s: &[u8]) -> Near {
+        let hex = s.strip_suffix(b".m").unwrap_or(s);
+        if let Some(r) = version(s) {
+            Near::Release(r)
+        } else if (7..=40).contains(&hex.len()) && hex.iter().all(u8::is_ascii_hexdigit) {
+            Near::Commit
+        } else {
+            Near::Other
+        }
+    }
 }
 
 /// containerd's module path (`github.com/containerd/containerd`, or `…/v2`), when the Go build
@@ -269,6 +297,22 @@ mod tests {
         assert_eq!(r(V1, &[v1, "2.1.4"]), None);
         assert_eq!(r(V2, &[v2, "1.7.24"]), None);
         assert_eq!(r(V1, &[v1, "a", "b", "1.7.24"]), None);
+        // A version `--version` would read otherwise, or not as a release, beside one that
+        // is shaped: in doubt (the review's cases), whichever order.
+        assert_eq!(r(V1, &[v1, "1.7.24_ce", "1.7.23-1"]), None);
+        assert_eq!(r(V1, &[v1, "dev", "1.6.20"]), None);
+        assert_eq!(r(V1, &["x", "1.6.20", v1, "dev"]), None);
+        assert_eq!(r(V1, &["1.6.20", "1.6.20", v1, "x/y"]), None);
+        // A changed tree's commit, then the version.
+        assert_eq!(
+            r(V2, &[v2, &format!("{sha}.m"), "v2.1.4"]).as_deref(),
+            Some("2.1.4")
+        );
+        // Debian's 2.1.9: no revision, another package's string after the version.
+        assert_eq!(
+            r(V2, &[v2, "2.1.9+unknown", "https://github.com/urfave/cli"]).as_deref(),
+            Some("2.1.9")
+        );
         assert_eq!(r(V1, &[v1, "1.7", sha]), None);
         assert_eq!(r(V1, &[v1, "1.7.24a"]), None);
         assert_eq!(r(V1, &["containerd.io", "1.7.27", sha]), None);
