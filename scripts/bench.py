@@ -197,4 +197,5 @@ def main():
         bench("the same, installed by dpkg", default("2.1"), "2.1",
               "registry.k8s.io/pause:3.10", pausectl, out, path, db)
 
+
 main()

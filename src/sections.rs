@@ -198,11 +198,11 @@ fn child(parent: u64, key: &[u8]) -> u64 {
 /// own message.
 fn headers(text: &str) -> Option<Vec<(usize, bool)>> {
     let b = text.as_bytes();
-    // Some 1 table or key per 100 bytes: sized once instead of grown by doubling.
     // The tables (a header's path and the tables it names), and apart, the keys of blanked
     // tables, most of them: listed, each table's checked for repeats when it ends (`once`),
     // and all against the tables at the end (`apart`), for a map of them cost a cache miss at
-    // every key. `table_keys`: where the current table's keys start.
+    // every key. `table_keys`: where the current table's keys start. Sized for some one table
+    // per 400 bytes and one key per 50, so that most configs never grow them.
     let mut nodes = Nodes::with_capacity_and_hasher(b.len() / 400, Default::default());
     let (mut values, mut table_keys) = (Vec::with_capacity(b.len() / 50), 0);
     let mut names: HashSet<Vec<u8>, Fast> = HashSet::default();

@@ -531,14 +531,13 @@ fn release_read_from_the_binary_is_what_version_prints() {
         let copy = dir.path().join("bin/containerd");
         fs::copy(&build.bin, &copy).unwrap();
         fs::write(dir.path().join("config.toml"), "version = 2\n").unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pausectl"))
-            .env("PATH", dir.path().join("bin"))
-            .env("PAUSECTL_CACHE_DIR", dir.path().join("cache"))
-            .env("DPKG_ADMINDIR", dir.path().join("no-dpkg"))
-            .args(["-v", "show", "--json", "--config", "config.toml"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
+        let args = ["-v", "show", "--json", "--config", "config.toml"];
+        let out = common::run_bounded(
+            common::pausectl_command(dir.path(), &args)
+                .env("PATH", dir.path().join("bin"))
+                .env("PAUSECTL_CACHE_DIR", dir.path().join("cache"))
+                .env("DPKG_ADMINDIR", dir.path().join("no-dpkg")),
+        );
         let trace = String::from_utf8_lossy(&out.stderr);
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
